@@ -49,6 +49,10 @@ typedef struct {
     char *group; /* secondary key or NULL */
 } dps_record;
 
+/* The most records one dps_store_list call returns; a larger limit is
+ * lowered to it (and `more` tells the caller to ask again). */
+#define DPS_STORE_LIST_MAX 1000
+
 typedef struct {
     dps_record *items;
     size_t count;
@@ -95,7 +99,8 @@ dps_store_result dps_store_put(dps_store *s, dps_collection c, const dps_record 
 dps_store_result dps_store_delete(dps_store *s, dps_collection c, const char *key,
                                   const char *expected_etag);
 /* Up to limit records in key order, starting after after_key (NULL: from the
- * start), restricted to one group when group is not NULL. */
+ * start), restricted to one group when group is not NULL. limit must be at
+ * least 1 and is lowered to DPS_STORE_LIST_MAX. Free with dps_record_list_free. */
 dps_store_result dps_store_list(dps_store *s, dps_collection c, const char *group,
                                 const char *after_key, size_t limit, dps_record_list *out);
 dps_store_result dps_store_count(dps_store *s, dps_collection c, size_t *out);

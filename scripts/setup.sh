@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what opendps needs on Debian 12 (only what is missing) and builds
+# it into build/ (or the tree given as $1, with extra CMake arguments after).
+# Safe to run again: it installs nothing twice and rebuilds incrementally.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=${1:-"$root/build"}
+shift || true
+
+packages=(
+  build-essential cmake pkg-config git
+  libssl-dev openssl libevent-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev
+  libcmocka-dev
+  python3 curl ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
