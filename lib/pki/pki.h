@@ -56,6 +56,44 @@ int dps_pki_ensure_local_ca(const char *dir, const char *ca_common_name,
                             const char *const *hostnames, size_t nhostnames,
                             dps_pki_paths *out, char *err, size_t errlen);
 
+/* ---- Issuing certificates ---------------------------------------------- */
+/* Used by the local CA above; public so that tools and other modules' tests
+ * can mint CA, device and server certificates without data files. */
+
+#define DPS_PKI_MAX_SAN 64 /* subjectAltName entries per certificate */
+
+typedef struct {
+    const char *common_name;     /* subject CN (required) */
+    const char *organization;    /* subject O, or NULL */
+    int64_t not_before_s;        /* validity, Unix seconds */
+    int64_t not_after_s;
+    bool is_ca;                  /* CA:TRUE + keyCertSign|cRLSign, else CA:FALSE +
+                                    digitalSignature (both critical) */
+    int path_len;                /* CA only: pathLenConstraint, or -1 for none */
+    bool server_auth;            /* extendedKeyUsage serverAuth */
+    bool client_auth;            /* extendedKeyUsage clientAuth */
+    const char *const *san;      /* DNS names or IP literals (may be NULL) */
+    size_t nsan;                 /* duplicates are dropped; at most DPS_PKI_MAX_SAN */
+} dps_cert_spec;
+
+/* A new ECDSA P-256 key (EVP_PKEY_free) or NULL. */
+EVP_PKEY *dps_pki_generate_p256(void);
+
+/* Issues a v3 certificate for subject_key with a random positive 16-byte
+ * serial, SKI and AKI, signed with SHA-256 (or pure EdDSA) by issuer_key.
+ * issuer NULL means self-signed (issuer_key must then be subject_key).
+ * Returns the certificate (X509_free) or NULL with the reason in err. */
+X509 *dps_pki_issue_cert(const dps_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+                         EVP_PKEY *issuer_key, char *err, size_t errlen);
+
+/* True when name is usable as a SAN: an IPv4/IPv6 literal, or a DNS name
+ * (LDH labels, at most 253 characters, optional leading "*." wildcard). */
+bool dps_pki_san_name_valid(const char *name);
+
+/* True when cert's subjectAltName holds name exactly: DNS names compared
+ * case-insensitively, IP literals by address (so "::1" matches "0::1"). */
+bool dps_x509_has_san(const X509 *cert, const char *name);
+
 /* ---- TPM 2.0 public areas ---------------------------------------------- */
 
 #define DPS_TPM_MAX_PUBLIC 1024
