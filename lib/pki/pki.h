@@ -82,7 +82,9 @@ EVP_PKEY *dps_pki_generate_p256(void);
 /* Issues a v3 certificate for subject_key with a random positive 16-byte
  * serial, SKI and AKI, signed with SHA-256 (or pure EdDSA) by issuer_key.
  * issuer NULL means self-signed (issuer_key must then be subject_key).
- * Returns the certificate (X509_free) or NULL with the reason in err. */
+ * issuer_key is not checked against issuer, so tests can mint a certificate
+ * with a bad signature on purpose. Returns the certificate (X509_free) or
+ * NULL with the reason in err. */
 X509 *dps_pki_issue_cert(const dps_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
                          EVP_PKEY *issuer_key, char *err, size_t errlen);
 

@@ -183,14 +183,8 @@ char *dps_x509_to_base64_der(const X509 *cert)
     return b64;
 }
 
-/* "CN=device1, O=Contoso": most specific RDN first (the order of RFC 4514
- * and of .NET's X500DistinguishedName, which Azure shows), ", " between
- * RDNs, no spaces around '=', RFC 2253 escaping, but UTF-8 kept as is
- * (ESC_MSB off) because the result goes into a JSON string. */
-static json_t *name_string(const X509_NAME *name)
+static json_t *name_with_flags(const X509_NAME *name, unsigned long flags)
 {
-    const unsigned long flags = XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_DN_REV | XN_FLAG_FN_SN |
-                                (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
     BIO *bio = BIO_new(BIO_s_mem());
     if (bio == NULL)
         return NULL;
@@ -202,6 +196,22 @@ static json_t *name_string(const X509_NAME *name)
             s = json_stringn(n == 0 ? "" : data, (size_t)n);
     }
     BIO_free(bio);
+    return s;
+}
+
+/* "CN=device1, O=Contoso": most specific RDN first (the order of RFC 4514
+ * and of .NET's X500DistinguishedName, which Azure shows), ", " between
+ * RDNs, no spaces around '=', RFC 2253 escaping, but UTF-8 kept as is
+ * (ESC_MSB off) because the result goes into a JSON string. OpenSSL
+ * already refuses names whose strings do not convert to UTF-8 when it
+ * decodes them; should one still print as invalid UTF-8, escaping every
+ * non-ASCII byte beats failing the whole info block. */
+static json_t *name_string(const X509_NAME *name)
+{
+    const unsigned long base = XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_DN_REV | XN_FLAG_FN_SN;
+    json_t *s = name_with_flags(name, base | (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB));
+    if (s == NULL)
+        s = name_with_flags(name, base | ASN1_STRFLGS_RFC2253);
     return s;
 }
 
