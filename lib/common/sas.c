@@ -141,22 +141,25 @@ bool dps_sas_expired(const dps_sas_token *t, int64_t now_s, int64_t skew_s)
     return t->se < now_s - skew_s;
 }
 
-/* Lower-cases s and drops a ":digits" port that ends the first segment. */
-static char *audience_normalise(const char *s)
+/* Lower-cases s and takes out a ":digits" port that ends the first segment,
+ * returning the port text (without ':') in *port, or "" when there is none. */
+static char *audience_normalise(const char *s, char port[8])
 {
     size_t n = strlen(s);
     char *out = malloc(n + 1);
     if (out == NULL)
         return NULL;
+    port[0] = '\0';
     size_t o = 0;
     size_t i = 0;
-    /* host part */
-    while (i < n && s[i] != '/') {
+    while (i < n && s[i] != '/') { /* host part */
         if (s[i] == ':') {
             size_t j = i + 1;
             while (j < n && isdigit((unsigned char)s[j]))
                 j++;
-            if (j > i + 1 && (j == n || s[j] == '/')) {
+            if (j > i + 1 && j - i - 1 < 8 && (j == n || s[j] == '/')) {
+                memcpy(port, s + i + 1, j - i - 1);
+                port[j - i - 1] = '\0';
                 i = j;
                 break;
             }
@@ -174,10 +177,14 @@ static char *audience_normalise(const char *s)
 
 bool dps_sas_audience_covers(const char *sr_decoded, const char *target)
 {
-    char *a = audience_normalise(sr_decoded);
-    char *b = audience_normalise(target);
+    char aport[8], bport[8];
+    char *a = audience_normalise(sr_decoded, aport);
+    char *b = audience_normalise(target, bport);
     bool ok = false;
-    if (a != NULL && b != NULL && a[0] != '\0') {
+    /* A port on one side only is fine (clients differ in whether they sign
+     * one); two different ports name two different services. */
+    bool ports_ok = aport[0] == '\0' || bport[0] == '\0' || strcmp(aport, bport) == 0;
+    if (a != NULL && b != NULL && a[0] != '\0' && ports_ok) {
         size_t al = strlen(a);
         ok = strncmp(a, b, al) == 0 && (b[al] == '\0' || b[al] == '/');
     }

@@ -55,8 +55,9 @@ bool dps_sas_expired(const dps_sas_token *t, int64_t now_s, int64_t skew_s);
 
 /* Audience check: the decoded sr, lower-cased, must be a segment prefix of
  * target (also lower-cased): equal, or target continues with '/' after it.
- * A ":port" right after the host part of sr or target is ignored on either
- * side, so "localhost:8443" covers "localhost" and vice versa. */
+ * A ":port" right after the host part is ignored when only one side has
+ * one, so "localhost:8443" covers "localhost" and vice versa; two different
+ * ports never match. */
 bool dps_sas_audience_covers(const char *sr_decoded, const char *target);
 
 /* Builds a complete token "SharedAccessSignature sr=..&sig=..&se=..[&skn=..]"

@@ -138,6 +138,8 @@ static void test_audience(void **state)
     assert_true(dps_sas_audience_covers("hub1/devices/d1/", "hub1/devices/d1"));
     assert_false(dps_sas_audience_covers("0ne00000001/registrations/dev1",
                                          "0ne00000001/registrations/dev10"));
+    assert_false(dps_sas_audience_covers("localhost:9999", "localhost:8443"));
+    assert_true(dps_sas_audience_covers("localhost:8443/x", "LOCALHOST:8443/X/y"));
     assert_false(dps_sas_audience_covers("dps.example.net", "dps.example.network"));
     assert_false(dps_sas_audience_covers("other.example.net", "dps.example.net"));
     assert_false(dps_sas_audience_covers("", "dps.example.net"));
