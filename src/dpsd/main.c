@@ -1,1 +1,182 @@
-int main(void) { return 0; }
+/* dpsd: read the configuration, set up the instance, serve HTTPS until
+ * SIGTERM or SIGINT, shut down cleanly. The start-up lines on stdout are an
+ * interface (scripts and tests parse them); docs/config.md describes them. */
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/secret.h"
+#include "config.h"
+#include "http/server.h"
+#include "instance.h"
+#include "tls.h"
+
+enum { EXIT_USAGE = 2 };
+
+static void on_stop_signal(evutil_socket_t sig, short events, void *arg)
+{
+    (void)events;
+    log_info("received signal %d, shutting down", (int)sig);
+    event_base_loopexit(arg, NULL);
+}
+
+static int check_only(const dpsd_config *cfg)
+{
+    /* Configured certificates are loaded for real: a key that does not match
+     * its certificate is a configuration error worth catching here. */
+    if (cfg->tls_cert[0] != '\0') {
+        char err[1024];
+        dpsd_tls_config tc = {.cert_file = cfg->tls_cert, .key_file = cfg->tls_key};
+        SSL_CTX *tls = dpsd_tls_server_ctx(&tc, err, sizeof err);
+        if (tls == NULL) {
+            fprintf(stderr, "dpsd: %s\n", err);
+            return EXIT_USAGE;
+        }
+        SSL_CTX_free(tls);
+    }
+    printf("configuration OK\n");
+    return 0;
+}
+
+static void print_startup(const dpsd_config *cfg, dpsd_ctx *ctx, const dpsd_server *srv)
+{
+    char store[1200];
+    dpsd_config_store_display(cfg->store, store, sizeof store);
+    printf("opendps dpsd %s\n", DPSD_VERSION);
+    printf("data directory: %s\n", cfg->data_dir);
+    printf("store: %s\n", store);
+    printf("id scope: %s\n", ctx->id_scope);
+    for (size_t i = 0; i < dpsd_server_listener_count(srv); i++)
+        printf("https: listening on %s (service, admin and device APIs)\n",
+               dpsd_server_listener_url(srv, i));
+    printf("service host: %s\n", ctx->service_host);
+    if (ctx->ca_cert_path[0] != '\0')
+        printf("ca certificate: %s\n", ctx->ca_cert_path);
+    else
+        printf("ca certificate: (configured certificates)\n");
+    char *cs = dpsd_instance_connection_string(ctx);
+    if (cs != NULL)
+        printf("service connection string: %s\n", cs);
+    else
+        printf("service connection string: (no %s policy)\n", "provisioningserviceowner");
+    dps_free_secret_string(cs);
+    printf("ready\n");
+    fflush(stdout);
+}
+
+int main(int argc, char *argv[])
+{
+    dpsd_config cfg;
+    dpsd_action action;
+    char err[1024] = "";
+    const char *prog = argc > 0 && argv[0] != NULL ? argv[0] : "dpsd";
+
+    if (dpsd_config_load(&cfg, argc, argv, &action, err, sizeof err) != 0) {
+        fprintf(stderr, "dpsd: %s\n", err);
+        dpsd_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    switch (action) {
+    case DPSD_ACTION_HELP:
+        dpsd_config_print_help(stdout, prog);
+        dpsd_config_free(&cfg);
+        return 0;
+    case DPSD_ACTION_VERSION:
+        printf("opendps dpsd %s\n", DPSD_VERSION);
+        dpsd_config_free(&cfg);
+        return 0;
+    case DPSD_ACTION_CHECK: {
+        int rc = check_only(&cfg);
+        dpsd_config_free(&cfg);
+        return rc;
+    }
+    case DPSD_ACTION_RUN:
+        break;
+    }
+    dps_log_set_level(cfg.log_level);
+
+    /* A peer closing mid-write must cost one connection, not the process. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        log_warn("cannot ignore SIGPIPE");
+
+    int rc = 1;
+    dpsd_ctx ctx;
+    dpsd_instance_tls tlsfiles;
+    struct event_base *base = NULL;
+    struct event *sigterm = NULL;
+    struct event *sigint = NULL;
+    SSL_CTX *tls = NULL;
+    dpsd_server *srv = NULL;
+    bool instance_open = false;
+
+    if (dpsd_instance_open(&ctx, &cfg, &tlsfiles, err, sizeof err) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    instance_open = true;
+
+    dpsd_tls_config tc = {.cert_file = tlsfiles.cert, .key_file = tlsfiles.key};
+    tls = dpsd_tls_server_ctx(&tc, err, sizeof err);
+    if (tls == NULL) {
+        log_error("%s", err);
+        goto out;
+    }
+
+    base = event_base_new();
+    if (base == NULL) {
+        log_error("cannot create the event loop");
+        goto out;
+    }
+    sigterm = evsignal_new(base, SIGTERM, on_stop_signal, base);
+    sigint = evsignal_new(base, SIGINT, on_stop_signal, base);
+    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
+        evsignal_add(sigint, NULL) != 0) {
+        log_error("cannot install the signal handlers");
+        goto out;
+    }
+
+    dpsd_server_options so = {
+        .listen = cfg.listen_addrs,
+        .nlisten = cfg.nlisten,
+        .max_body_bytes = (size_t)cfg.max_body_bytes,
+        .timeout_s = (int)cfg.connection_timeout,
+    };
+    srv = dpsd_server_start(base, &ctx, tls, &so, err, sizeof err);
+    if (srv == NULL) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (dpsd_instance_set_endpoints(&ctx, dpsd_server_listener_port(srv, 0),
+                                    dpsd_server_listener_url(srv, 0), err, sizeof err) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+
+    print_startup(&cfg, &ctx, srv);
+    log_info("dpsd ready: id scope %s, %zu listener(s)", ctx.id_scope,
+             dpsd_server_listener_count(srv));
+
+    if (event_base_dispatch(base) != 0) {
+        log_error("event loop failed");
+        goto out;
+    }
+    log_info("stopped");
+    rc = 0;
+
+out:
+    dpsd_server_free(&srv);
+    SSL_CTX_free(tls);
+    if (sigterm != NULL)
+        event_free(sigterm);
+    if (sigint != NULL)
+        event_free(sigint);
+    if (base != NULL)
+        event_base_free(base);
+    if (instance_open)
+        dpsd_instance_close(&ctx);
+    dpsd_config_free(&cfg);
+    return rc;
+}

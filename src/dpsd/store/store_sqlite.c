@@ -410,7 +410,7 @@ static int prepare_one(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *e
 {
     /* PERSISTENT: these statements live as long as the connection. */
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot prepare \"%s\": %s", sql, sqlite3_errmsg(db));
+        snprintf(err, errlen, "cannot prepare \"%.80s\": %s", sql, sqlite3_errmsg(db));
         return -1;
     }
     return 0;
