@@ -10,10 +10,8 @@
 #include "api/admin_internal.h"
 #include "api/errors.h"
 #include "api/service_auth.h"
-#include "common/b64.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "common/rand.h"
 #include "common/secret.h"
 
 typedef void (*admin_handler)(dpsd_ctx *, const dps_http_request *, dps_http_response *);
@@ -49,57 +47,28 @@ bool dps_admin_api_handle(dpsd_ctx *ctx, const dps_http_request *req, dps_http_r
     return true;
 }
 
-int dps_admin__if_match(const dps_http_request *req, dps_admin_ifmatch *out,
+int dps_admin__if_match(const dps_http_request *req, dps_if_match *out,
                         dps_http_response *res)
 {
-    out->kind = DPS_ADMIN_IFM_NONE;
-    out->etag[0] = '\0';
-    const char *v = dps_http_header_get(req, "If-Match");
-    if (v == NULL)
-        return 0;
-    size_t n = strlen(v);
-    while (n > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    if (n == 0)
-        return 0; /* an empty header says nothing; treat it as absent */
-    if (n == 1 && v[0] == '*') {
-        out->kind = DPS_ADMIN_IFM_ANY;
-        return 0;
-    }
-    if (n >= 2 && v[0] == 'W' && v[1] == '/') {
-        v += 2;
-        n -= 2;
-    }
-    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
-        v++;
-        n -= 2;
-    }
-    if (n == 0 || n >= sizeof out->etag || memchr(v, '"', n) != NULL) {
+    if (dps_if_match_parse(dps_http_header_get(req, "If-Match"), out) != 0) {
         dps_api_error(res, DPS_ERR_BAD_REQUEST, "malformed If-Match header");
         return -1;
     }
-    memcpy(out->etag, v, n);
-    out->etag[n] = '\0';
-    out->kind = DPS_ADMIN_IFM_ETAG;
     return 0;
 }
 
-int dps_admin__put_plan(const dps_admin_ifmatch *im, dps_store_result got,
+int dps_admin__put_plan(const dps_if_match *im, dps_store_result got,
                         const dps_record *existing, dps_put_mode *mode,
                         const char **expected, const char *what, const char *name,
                         dps_http_response *res)
 {
     if (got == DPS_STORE_OK) {
-        if (im->kind == DPS_ADMIN_IFM_NONE) {
+        if (im->kind == DPS_IFM_NONE) {
             dps_api_error(res, DPS_ERR_CONFLICT,
                           "%s '%s' already exists; send If-Match to replace it", what, name);
             return -1;
         }
-        if (im->kind == DPS_ADMIN_IFM_ETAG && strcmp(im->etag, existing->etag) != 0) {
+        if (im->kind == DPS_IFM_ETAG && strcmp(im->etag, existing->etag) != 0) {
             dps_api_error(res, DPS_ERR_PRECONDITION, "%s '%s' has another ETag", what, name);
             return -1;
         }
@@ -108,7 +77,7 @@ int dps_admin__put_plan(const dps_admin_ifmatch *im, dps_store_result got,
         return 0;
     }
     if (got == DPS_STORE_NOT_FOUND) {
-        if (im->kind == DPS_ADMIN_IFM_ETAG) {
+        if (im->kind == DPS_IFM_ETAG) {
             dps_api_error(res, DPS_ERR_PRECONDITION, "%s '%s' does not exist", what, name);
             return -1;
         }
@@ -120,7 +89,7 @@ int dps_admin__put_plan(const dps_admin_ifmatch *im, dps_store_result got,
     return -1;
 }
 
-int dps_admin__update_plan(const dps_admin_ifmatch *im, dps_store_result got,
+int dps_admin__update_plan(const dps_if_match *im, dps_store_result got,
                            const dps_record *existing, const char *what,
                            const char *name, dps_http_response *res)
 {
@@ -128,7 +97,7 @@ int dps_admin__update_plan(const dps_admin_ifmatch *im, dps_store_result got,
         dps_admin__store_error(res, got, what, name);
         return -1;
     }
-    if (im->kind == DPS_ADMIN_IFM_ETAG && strcmp(im->etag, existing->etag) != 0) {
+    if (im->kind == DPS_IFM_ETAG && strcmp(im->etag, existing->etag) != 0) {
         dps_api_error(res, DPS_ERR_PRECONDITION, "%s '%s' has another ETag", what, name);
         return -1;
     }
@@ -193,23 +162,6 @@ int dps_admin__only_members(const json_t *obj, const char *const *allowed,
     return 0;
 }
 
-int dps_admin__new_etag(char out[DPS_ADMIN_ETAG_MAX])
-{
-    char uuid[DPS_UUID_LEN];
-    if (dps_uuid_v4(uuid) != 0)
-        return -1;
-    char quoted[DPS_UUID_LEN + 2];
-    snprintf(quoted, sizeof quoted, "\"%s\"", uuid);
-    char *b = dps_b64_encode((const uint8_t *)quoted, strlen(quoted));
-    if (b == NULL)
-        return -1;
-    int rc = strlen(b) < DPS_ADMIN_ETAG_MAX ? 0 : -1;
-    if (rc == 0)
-        memcpy(out, b, strlen(b) + 1);
-    free(b);
-    return rc;
-}
-
 bool dps_admin__key(const char *name, char *out, size_t outlen)
 {
     size_t n = strlen(name);
@@ -254,6 +206,32 @@ json_t *dps_admin__record_doc(const dps_record *rec)
         return NULL;
     }
     return doc;
+}
+
+dps_store_result dps_admin__each(dpsd_ctx *ctx, dps_collection coll, dps_admin_visit visit,
+                                 void *arg)
+{
+    char *after = NULL;
+    bool more = true;
+    dps_store_result r = DPS_STORE_OK;
+    while (more) {
+        dps_record_list page = {0};
+        r = dps_store_list(ctx->store, coll, NULL, after, DPS_ADMIN_PAGE, &page);
+        if (r != DPS_STORE_OK)
+            break;
+        for (size_t i = 0; i < page.count && more; i++)
+            more = visit(&page.items[i], arg);
+        more = more && page.more && page.count > 0;
+        free(after);
+        after = page.count > 0 ? strdup(page.items[page.count - 1].key) : NULL;
+        dps_record_list_free(&page);
+        if (more && after == NULL) {
+            r = DPS_STORE_ERROR; /* out of memory: cannot continue the walk */
+            break;
+        }
+    }
+    free(after);
+    return r;
 }
 
 bool dps_admin__query_is(const dps_http_request *req, const char *name, const char *value)

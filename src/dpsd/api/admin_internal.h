@@ -7,12 +7,11 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "api/etag.h"
 #include "dpsd.h"
 #include "http/request.h"
 #include "store/store.h"
 
-/* An ETag: base64 of a quoted UUID (40 base64 characters) plus slack. */
-#define DPS_ADMIN_ETAG_MAX 128
 /* Records read per store call while listing or scanning a collection. */
 #define DPS_ADMIN_PAGE 200
 
@@ -25,21 +24,9 @@ void dps_admin__policies(dpsd_ctx *ctx, const dps_http_request *req, dps_http_re
 void dps_admin__connection_string(dpsd_ctx *ctx, const dps_http_request *req,
                                   dps_http_response *res);
 
-/* If-Match as the service API reads it: absent, "*", or one ETag with
- * surrounding quotes and a W/ prefix removed. */
-typedef enum {
-    DPS_ADMIN_IFM_NONE,
-    DPS_ADMIN_IFM_ANY,
-    DPS_ADMIN_IFM_ETAG,
-} dps_admin_ifm_kind;
-
-typedef struct {
-    dps_admin_ifm_kind kind;
-    char etag[DPS_ADMIN_ETAG_MAX];
-} dps_admin_ifmatch;
-
-/* Reads If-Match; on a malformed value fills res (400) and returns -1. */
-int dps_admin__if_match(const dps_http_request *req, dps_admin_ifmatch *out,
+/* Reads If-Match as the service API does (api/etag.h); on a malformed value
+ * fills res (400) and returns -1. */
+int dps_admin__if_match(const dps_http_request *req, dps_if_match *out,
                         dps_http_response *res);
 
 /* Decides how a PUT writes given the If-Match and the current record (got is
@@ -47,14 +34,14 @@ int dps_admin__if_match(const dps_http_request *req, dps_admin_ifmatch *out,
  * replaces, an ETag replaces only that version. Sets *mode and *expected (the
  * stored ETag to condition on, or NULL). On a refusal fills res (409 / 412 /
  * 500) and returns -1. what names the resource kind in messages. */
-int dps_admin__put_plan(const dps_admin_ifmatch *im, dps_store_result got,
+int dps_admin__put_plan(const dps_if_match *im, dps_store_result got,
                         const dps_record *existing, dps_put_mode *mode,
                         const char **expected, const char *what, const char *name,
                         dps_http_response *res);
 
 /* Same for an update of an existing record only (PATCH-like POSTs and
  * DELETE): missing → 404, ETag mismatch → 412. */
-int dps_admin__update_plan(const dps_admin_ifmatch *im, dps_store_result got,
+int dps_admin__update_plan(const dps_if_match *im, dps_store_result got,
                            const dps_record *existing, const char *what,
                            const char *name, dps_http_response *res);
 
@@ -71,9 +58,6 @@ json_t *dps_admin__parse_body(const dps_http_request *req, dps_http_response *re
 int dps_admin__only_members(const json_t *obj, const char *const *allowed,
                             dps_http_response *res);
 
-/* A fresh ETag (base64 of a quoted UUID) into out; -1 on failure. */
-int dps_admin__new_etag(char out[DPS_ADMIN_ETAG_MAX]);
-
 /* Lower-cases name into out (store keys are lower case); false when it does
  * not fit. */
 bool dps_admin__key(const char *name, char *out, size_t outlen);
@@ -86,6 +70,12 @@ dps_store_result dps_admin__store_put(dpsd_ctx *ctx, dps_collection coll, const 
 /* Reads a stored record's document; NULL (and logs) when it is corrupt. The
  * document's "etag" is set from the record's. */
 json_t *dps_admin__record_doc(const dps_record *rec);
+
+/* Calls visit on every record of coll in key order, a page at a time, until
+ * visit returns false. Returns DPS_STORE_OK or the store's failure. */
+typedef bool (*dps_admin_visit)(const dps_record *rec, void *arg);
+dps_store_result dps_admin__each(dpsd_ctx *ctx, dps_collection coll, dps_admin_visit visit,
+                                 void *arg);
 
 /* True when the query parameter is present and equals value (any case). */
 bool dps_admin__query_is(const dps_http_request *req, const char *name, const char *value);

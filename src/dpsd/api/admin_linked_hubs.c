@@ -23,60 +23,52 @@ static const char *const put_members[] = {
     "location", "etag", "createdDateTimeUtc", NULL,
 };
 
-/* The stored document as callers may see it: the key replaced by the mask. */
+/* Replaces the key in doc's connectionString by the mask, in place: what
+ * callers see. -1 when the stored string does not parse. */
+static int mask_doc(json_t *doc)
+{
+    const char *cs = json_string_value(json_object_get(doc, "connectionString"));
+    char *masked = cs ? dps_hub_connstr_mask(cs) : NULL;
+    int rc = masked ? json_object_set_new(doc, "connectionString", json_string(masked)) : -1;
+    free(masked);
+    return rc;
+}
+
+/* The stored document as callers may see it. */
 static json_t *public_doc(const dps_record *rec)
 {
     json_t *doc = dps_admin__record_doc(rec);
-    if (doc == NULL)
-        return NULL;
-    const char *cs = json_string_value(json_object_get(doc, "connectionString"));
-    char *masked = cs ? dps_hub_connstr_mask(cs) : NULL;
-    if (masked == NULL || json_object_set_new(doc, "connectionString", json_string(masked))) {
+    if (doc != NULL && mask_doc(doc) != 0) {
         log_error("admin: linked hub '%s' has a corrupt connection string", rec->key);
         json_decref(doc);
         doc = NULL;
     }
-    free(masked);
     return doc;
+}
+
+/* Appends the public form of each hub to arr; stops (clearing ok) on failure. */
+typedef struct {
+    json_t *arr;
+    bool ok;
+} hub_list;
+
+static bool add_hub(const dps_record *rec, void *arg)
+{
+    hub_list *l = arg;
+    json_t *doc = public_doc(rec);
+    l->ok = doc != NULL && json_array_append_new(l->arr, doc) == 0;
+    return l->ok;
 }
 
 static void list_hubs(dpsd_ctx *ctx, dps_http_response *res)
 {
-    json_t *arr = json_array();
-    char *after = NULL;
-    bool more = true;
-    while (arr != NULL && more) {
-        dps_record_list page = {0};
-        dps_store_result r = dps_store_list(ctx->store, DPS_COLL_LINKED_HUB, NULL, after,
-                                            DPS_ADMIN_PAGE, &page);
-        if (r != DPS_STORE_OK) {
-            json_decref(arr);
-            arr = NULL;
-            break;
-        }
-        for (size_t i = 0; arr != NULL && i < page.count; i++) {
-            json_t *doc = public_doc(&page.items[i]);
-            if (doc == NULL || json_array_append_new(arr, doc) != 0) {
-                json_decref(arr);
-                arr = NULL;
-            }
-        }
-        more = page.more && page.count > 0;
-        free(after);
-        after = page.count > 0 ? strdup(page.items[page.count - 1].key) : NULL;
-        if (more && after == NULL) {
-            json_decref(arr);
-            arr = NULL;
-        }
-        dps_record_list_free(&page);
-    }
-    free(after);
-    if (arr == NULL) {
+    hub_list l = {.arr = json_array(), .ok = true};
+    if (l.arr == NULL ||
+        dps_admin__each(ctx, DPS_COLL_LINKED_HUB, add_hub, &l) != DPS_STORE_OK || !l.ok)
         dps_api_error(res, DPS_ERR_INTERNAL, "cannot list linked hubs");
-        return;
-    }
-    dps_http_response_set_json(res, 200, arr);
-    json_decref(arr);
+    else
+        dps_http_response_set_json(res, 200, l.arr);
+    json_decref(l.arr);
 }
 
 static void reply_record(const dps_record *rec, dps_http_response *res)
@@ -149,9 +141,21 @@ static int put_options(const json_t *body, const char *name, json_t *doc,
     return 0;
 }
 
+/* The connection string stored in an existing record, parsed; -1 if corrupt. */
+static int stored_connstr(const dps_record *existing, dps_hub_connstr *out)
+{
+    json_t *doc = dps_admin__record_doc(existing);
+    const char *cs = doc ? json_string_value(json_object_get(doc, "connectionString")) : NULL;
+    char err[160];
+    int rc = cs ? dps_hub_connstr_parse(cs, 0, out, err, sizeof err) : -1;
+    json_decref(doc);
+    return rc;
+}
+
 /* Parses and checks body.connectionString against the path name. A masked
  * key (a string read back from GET) takes the stored key when the record
- * exists and names the same policy. Returns the canonical full string. */
+ * exists and names the same policy, so read-edit-write round trips work.
+ * Returns the canonical full string (free with dps_free_secret_string). */
 static char *put_connstr(const json_t *body, const char *name, const dps_record *existing,
                          dps_http_response *res)
 {
@@ -173,13 +177,242 @@ static char *put_connstr(const json_t *body, const char *name, const dps_record 
         goto done;
     }
     if (c.key_masked) {
-        const char *stored = existing ? json_string_value(json_object_get(
-                                            json_loads(existing->doc, 0, NULL), "x")) : NULL;
-        (void)stored;
+        if (existing == NULL || stored_connstr(existing, &old) != 0 ||
+            strcasecmp(old.key_name, c.key_name) != 0) {
+            dps_api_error(res, DPS_ERR_INVALID_FIELD,
+                          "connectionString SharedAccessKey is masked; send the real key");
+            goto done;
+        }
+        dps_free_secret_string(c.key);
+        c.key = old.key;
+        old.key = NULL;
     }
-    out = NULL;
+    out = dps_hub_connstr_format(&c, false);
+    if (out == NULL)
+        dps_api_error(res, DPS_ERR_INTERNAL, "out of memory");
 done:
     dps_hub_connstr_free(&c);
     dps_hub_connstr_free(&old);
     return out;
+}
+
+/* The new document for a PUT, or NULL with res filled. */
+static json_t *build_doc(const json_t *body, const char *name, const dps_record *existing,
+                         const char *etag, dps_http_response *res)
+{
+    const json_t *bname = json_object_get(body, "name");
+    if (bname != NULL && (!json_is_string(bname) ||
+                          strcasecmp(json_string_value(bname), name) != 0)) {
+        dps_api_error(res, DPS_ERR_ID_MISMATCH, "body name differs from the path");
+        return NULL;
+    }
+    char *cs = put_connstr(body, name, existing, res);
+    if (cs == NULL)
+        return NULL;
+    /* createdDateTimeUtc is set once: a replace keeps the stored value. */
+    char created[DPS_ISO_TIME_LEN] = "";
+    if (existing != NULL) {
+        json_t *old = dps_admin__record_doc(existing);
+        const char *t = old ? json_string_value(json_object_get(old, "createdDateTimeUtc")) : NULL;
+        if (t != NULL && strlen(t) < sizeof created)
+            memcpy(created, t, strlen(t) + 1);
+        json_decref(old);
+    }
+    if (created[0] == '\0')
+        dps_time_iso(dps_now_ns(), created);
+    json_t *doc = json_pack("{s:s, s:s}", "name", name, "connectionString", cs);
+    dps_free_secret_string(cs);
+    if (doc == NULL) {
+        dps_api_error(res, DPS_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (put_options(body, name, doc, res) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    if (json_object_set_new(doc, "etag", json_string(etag)) != 0 ||
+        json_object_set_new(doc, "createdDateTimeUtc", json_string(created)) != 0) {
+        dps_api_error(res, DPS_ERR_INTERNAL, "out of memory");
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static void put_hub(dpsd_ctx *ctx, const dps_http_request *req, const char *name,
+                    const char *key, dps_http_response *res)
+{
+    dps_if_match im;
+    if (dps_admin__if_match(req, &im, res) != 0)
+        return;
+    json_t *body = dps_admin__parse_body(req, res);
+    if (body == NULL)
+        return;
+    json_t *doc = NULL;
+    dps_record cur = {0};
+    if (dps_admin__only_members(body, put_members, res) != 0)
+        goto done;
+    dps_store_result got = dps_store_get(ctx->store, DPS_COLL_LINKED_HUB, key, &cur);
+    if (got != DPS_STORE_OK && got != DPS_STORE_NOT_FOUND) {
+        dps_admin__store_error(res, got, WHAT, name);
+        goto done;
+    }
+    char etag[DPS_ETAG_MAX];
+    if (dps_etag_new(etag) != 0) {
+        dps_api_error(res, DPS_ERR_INTERNAL, "cannot make an ETag");
+        goto done;
+    }
+    /* Validate the body before the If-Match rules, so a bad body is reported
+     * as such whatever the record's state. */
+    doc = build_doc(body, name, got == DPS_STORE_OK ? &cur : NULL, etag, res);
+    if (doc == NULL)
+        goto done;
+    dps_put_mode mode;
+    const char *expected;
+    if (dps_admin__put_plan(&im, got, &cur, &mode, &expected, WHAT, name, res) != 0)
+        goto done;
+    dps_store_result r = dps_admin__store_put(ctx, DPS_COLL_LINKED_HUB, key, doc, etag, mode,
+                                              expected);
+    if (r != DPS_STORE_OK) {
+        dps_admin__store_error(res, r, WHAT, name);
+        goto done;
+    }
+    log_info("admin: linked hub %s %s", name, mode == DPS_PUT_CREATE ? "added" : "replaced");
+    if (mask_doc(doc) != 0) {
+        dps_api_error(res, DPS_ERR_INTERNAL, "out of memory");
+        goto done;
+    }
+    dps_http_response_set_json(res, 200, doc);
+done:
+    dps_record_free(&cur);
+    json_decref(doc);
+    json_decref(body);
+}
+
+/* True when doc's "iotHubs" names the hub (any case). */
+static bool names_hub(const json_t *doc, const char *name)
+{
+    const json_t *hubs = json_object_get(doc, "iotHubs");
+    size_t i;
+    const json_t *h;
+    json_array_foreach(hubs, i, h) {
+        const char *s = json_string_value(h);
+        if (s != NULL && strcasecmp(s, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The state of a scan for enrollments naming one hub. */
+typedef struct {
+    const char *name;    /* the hub */
+    const char *label;   /* "enrollment" or "enrollment group", for the message */
+    const char *idfield; /* the document member holding the caller's spelling */
+    dps_buf *msg;        /* IDs found so far */
+    size_t found;
+} hub_refs;
+
+static bool note_reference(const dps_record *rec, void *arg)
+{
+    hub_refs *s = arg;
+    json_t *doc = json_loads(rec->doc, 0, NULL);
+    if (doc != NULL && names_hub(doc, s->name)) {
+        const char *id = json_string_value(json_object_get(doc, s->idfield));
+        if (++s->found <= MAX_REFERENCES)
+            (void)dps_buf_printf(s->msg, "%s%s '%.128s'", s->found > 1 ? ", " : "", s->label,
+                                 id ? id : rec->key);
+    }
+    json_decref(doc);
+    /* One more than we show is enough to know there are more. */
+    return s->found <= MAX_REFERENCES;
+}
+
+/* Refuses (409) when enrollments or groups name the hub explicitly; they
+ * would fail registrations once the hub is gone. Returns -1 when refused. */
+static int check_references(dpsd_ctx *ctx, const char *name, dps_http_response *res)
+{
+    dps_buf msg;
+    dps_buf_init(&msg, 2048);
+    hub_refs s = {.name = name, .label = "enrollment", .idfield = "registrationId",
+                  .msg = &msg, .found = 0};
+    dps_store_result r = dps_admin__each(ctx, DPS_COLL_ENROLLMENT, note_reference, &s);
+    if (r == DPS_STORE_OK && s.found <= MAX_REFERENCES) {
+        s.label = "enrollment group";
+        s.idfield = "enrollmentGroupId";
+        r = dps_admin__each(ctx, DPS_COLL_ENROLLMENT_GROUP, note_reference, &s);
+    }
+    int rc = 0;
+    if (r != DPS_STORE_OK) {
+        dps_api_error(res, DPS_ERR_INTERNAL, "cannot scan enrollments for linked hub use");
+        rc = -1;
+    } else if (s.found > 0) {
+        dps_api_error(res, DPS_ERR_CONFLICT,
+                      "linked hub '%s' is named in iotHubs of %s%s; edit them first or "
+                      "delete with force=true", name, msg.data ? msg.data : "",
+                      s.found > MAX_REFERENCES ? " and more" : "");
+        rc = -1;
+    }
+    dps_buf_free(&msg);
+    return rc;
+}
+
+static void delete_hub(dpsd_ctx *ctx, const dps_http_request *req, const char *name,
+                       const char *key, dps_http_response *res)
+{
+    dps_if_match im;
+    if (dps_admin__if_match(req, &im, res) != 0)
+        return;
+    dps_record cur = {0};
+    dps_store_result got = dps_store_get(ctx->store, DPS_COLL_LINKED_HUB, key, &cur);
+    if (dps_admin__update_plan(&im, got, &cur, WHAT, name, res) != 0)
+        goto done;
+    if (!dps_admin__query_is(req, "force", "true") && check_references(ctx, name, res) != 0)
+        goto done;
+    dps_store_result r = dps_store_delete(ctx->store, DPS_COLL_LINKED_HUB, key,
+                                          im.kind == DPS_IFM_ETAG ? im.etag : NULL);
+    if (r != DPS_STORE_OK) {
+        dps_admin__store_error(res, r, WHAT, name);
+        goto done;
+    }
+    log_info("admin: linked hub %s deleted", name);
+    res->status = 204;
+done:
+    dps_record_free(&cur);
+}
+
+void dps_admin__linked_hubs(dpsd_ctx *ctx, const dps_http_request *req,
+                            dps_http_response *res)
+{
+    if (req->nsegments == 2) {
+        if (req->method == DPS_HTTP_GET)
+            list_hubs(ctx, res);
+        else
+            dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED, "/admin/linkedHubs takes GET");
+        return;
+    }
+    if (req->nsegments != 3) {
+        dps_api_error(res, DPS_ERR_ROUTE_NOT_FOUND, "no admin resource at this path");
+        return;
+    }
+    const char *name = req->segments[2];
+    char key[DPS_HUB_NAME_MAX + 1];
+    if (!dps_hub_name_valid(name) || !dps_admin__key(name, key, sizeof key)) {
+        dps_api_error(res, DPS_ERR_INVALID_ID, "'%.64s' is not a valid hub host name", name);
+        return;
+    }
+    switch (req->method) {
+    case DPS_HTTP_GET:
+        get_hub(ctx, name, key, res);
+        break;
+    case DPS_HTTP_PUT:
+        put_hub(ctx, req, name, key, res);
+        break;
+    case DPS_HTTP_DELETE:
+        delete_hub(ctx, req, name, key, res);
+        break;
+    default:
+        dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED,
+                      "/admin/linkedHubs/{name} takes GET, PUT or DELETE");
+        break;
+    }
 }
