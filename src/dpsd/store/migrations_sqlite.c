@@ -37,6 +37,14 @@ static const migration_step steps[] = {
      /* (grp, key) rather than grp alone: a group listing is then served in key
       * order straight from the index, without a sort. */
      "CREATE INDEX registrations_grp ON registrations (grp, key);"},
+    {"hub collections",
+     COLLECTION_TABLE("hubs")
+     COLLECTION_TABLE("hub_policies")
+     COLLECTION_TABLE("hub_devices")
+     COLLECTION_TABLE("hub_cas")
+     "CREATE INDEX hub_policies_grp ON hub_policies (grp, key);"
+     "CREATE INDEX hub_devices_grp ON hub_devices (grp, key);"
+     "CREATE INDEX hub_cas_grp ON hub_cas (grp, key);"},
 };
 
 #define STEP_COUNT ((int)(sizeof steps / sizeof steps[0]))
@@ -49,6 +57,10 @@ static const char *const table_names[DPS_COLL_COUNT] = {
     [DPS_COLL_LINKED_HUB] = "linked_hubs",
     [DPS_COLL_ACCESS_POLICY] = "access_policies",
     [DPS_COLL_CA_CERTIFICATE] = "ca_certificates",
+    [DPS_COLL_HUB] = "hubs",
+    [DPS_COLL_HUB_POLICY] = "hub_policies",
+    [DPS_COLL_HUB_DEVICE] = "hub_devices",
+    [DPS_COLL_HUB_CA] = "hub_cas",
 };
 
 int dps_sqlite_schema_version(void) { return STEP_COUNT; }

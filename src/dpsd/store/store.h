@@ -32,6 +32,14 @@ typedef enum {
     DPS_COLL_LINKED_HUB,      /* linked IoT hubs, key = host name */
     DPS_COLL_ACCESS_POLICY,   /* service access policies, key = policy name */
     DPS_COLL_CA_CERTIFICATE,  /* CA certificates, key = certificate name */
+    /* hubd's collections (a hubd store holds these, a dpsd store the ones above;
+     * one schema serves both so the store stays one module). Keys of per-hub
+     * records are "<lower-case hub host>/<id>" and their group is the hub. */
+    DPS_COLL_HUB,             /* hubs hosted by this hubd, key = host name */
+    DPS_COLL_HUB_POLICY,      /* hub access policies, key = hub/policy name */
+    DPS_COLL_HUB_DEVICE,      /* device identity + twin, key = hub/deviceId
+                                 (device IDs are case-sensitive: not lowered) */
+    DPS_COLL_HUB_CA,          /* CA certificates a hub trusts, key = hub/name */
     DPS_COLL_COUNT
 } dps_collection;
 

@@ -6,6 +6,8 @@
 static const dps_collection all_collections[] = {
     DPS_COLL_ENROLLMENT,    DPS_COLL_ENROLLMENT_GROUP, DPS_COLL_REGISTRATION,
     DPS_COLL_LINKED_HUB,    DPS_COLL_ACCESS_POLICY,    DPS_COLL_CA_CERTIFICATE,
+    DPS_COLL_HUB,           DPS_COLL_HUB_POLICY,       DPS_COLL_HUB_DEVICE,
+    DPS_COLL_HUB_CA,
 };
 #define N_COLLECTIONS (sizeof all_collections / sizeof all_collections[0])
 
