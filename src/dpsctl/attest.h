@@ -1,0 +1,31 @@
+/* The attestation member of enrollments and enrollment groups, built from
+ * the attestation options (--attestation-type, keys, endorsement key,
+ * certificate files, CA references) for create, or edited in place for
+ * update. */
+#ifndef DPSCTL_ATTEST_H
+#define DPSCTL_ATTEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "args.h"
+
+/* True when any attestation option other than --attestation-type was given. */
+bool dpsctl_attest_options_given(const dpsctl_args *a);
+
+/* Makes *att reflect the options. When *att is NULL (create) or
+ * --attestation-type names another type than (*att)["type"], a fresh
+ * mechanism of that type replaces it; otherwise the given keys, certificates
+ * or CA references are set inside the existing one. Options that do not fit
+ * the type are refused, and so is a result that cannot attest (TPM without an
+ * endorsement key, X.509 without any certificate or CA). For groups, TPM is
+ * refused and X.509 uses signing certificates or CA references (exclusive).
+ * Certificates are read from their files, checked, and sent as base64 DER,
+ * so a private key in the same PEM file never leaves the machine.
+ * default_type (wire spelling) is used when *att is NULL and no type was
+ * given; NULL makes the type mandatory. Returns 0, or -1 with a reason. */
+int dpsctl_attest_apply(json_t **att, const dpsctl_args *a, bool group, const char *default_type,
+                        char *err, size_t errlen);
+
+#endif
