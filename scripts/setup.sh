@@ -22,6 +22,12 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Node.js and npm run the conformance suite (the real Azure SDK packages).
+# Any node >= 18 with npm will do, Debian's or another one already installed,
+# so look for the commands rather than for Debian's package names.
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+
 if ((${#missing[@]} > 0)); then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()
