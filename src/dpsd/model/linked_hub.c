@@ -201,21 +201,23 @@ bool dps_hub_name_valid(const char *name)
     size_t hostlen = colon ? (size_t)(colon - name) : n;
     if (colon != NULL && !valid_port(colon + 1))
         return false;
+    /* DNS labels (RFC 1123): 1..63 letters, digits and hyphens, neither
+     * starting nor ending with a hyphen. */
     size_t label = 0;
     for (size_t i = 0; i < hostlen; i++) {
         char c = name[i];
         if (c == '.') {
-            if (label == 0)
+            if (label == 0 || name[i - 1] == '-')
                 return false;
             label = 0;
             continue;
         }
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '-';
+                  (c >= '0' && c <= '9') || (c == '-' && label > 0);
         if (!ok || ++label > 63)
             return false;
     }
-    return label > 0;
+    return label > 0 && name[hostlen - 1] != '-';
 }
 
 bool dps_hub_registry_url_valid(const char *url)

@@ -93,6 +93,9 @@ static void test_names_and_urls(void **state)
     assert_false(dps_hub_name_valid("a b"));
     assert_false(dps_hub_name_valid("a/b"));
     assert_false(dps_hub_name_valid("host:0"));
+    assert_false(dps_hub_name_valid("-hub.example.net"));
+    assert_false(dps_hub_name_valid("hub-.example.net"));
+    assert_false(dps_hub_name_valid("hub.example-"));
     assert_false(dps_hub_name_valid("host:65536"));
     assert_false(dps_hub_name_valid("host:"));
     assert_false(dps_hub_name_valid("host:-1"));
