@@ -141,8 +141,17 @@ static json_t *load_policy(dpsd_ctx *ctx, const char *skn, char *why, size_t why
     return doc;
 }
 
-/* The decoded sr must cover the service host or one of the configured
- * host names (a ":port" on either side is ignored). */
+/* The port of the service host ("localhost:8443" -> ":8443"), or "". */
+static const char *service_port(const dpsd_ctx *ctx)
+{
+    const char *colon = strrchr(ctx->service_host, ':');
+    return colon != NULL && strchr(colon, ']') == NULL ? colon : "";
+}
+
+/* The decoded sr must cover the service host or one of the configured host
+ * names. A configured name without a port stands for that name on the port
+ * clients reach us on, so a token for the same name on another port (another
+ * service) is refused; a token without a port is fine (see sas.h). */
 static bool audience_ok(const dpsd_ctx *ctx, const char *sr)
 {
     if (ctx->service_host[0] != '\0' && dps_sas_audience_covers(sr, ctx->service_host))
@@ -150,10 +159,16 @@ static bool audience_ok(const dpsd_ctx *ctx, const char *sr)
     if (ctx->config == NULL)
         return false;
     const dpsd_strlist *names = &ctx->config->host_name;
-    for (size_t i = 0; i < names->count; i++)
-        if (names->items[i] != NULL && names->items[i][0] != '\0' &&
-            dps_sas_audience_covers(sr, names->items[i]))
+    for (size_t i = 0; i < names->count; i++) {
+        const char *name = names->items[i];
+        if (name == NULL || name[0] == '\0')
+            continue;
+        char target[320];
+        bool has_port = strchr(name, ':') != NULL;
+        int n = snprintf(target, sizeof target, "%s%s", name, has_port ? "" : service_port(ctx));
+        if (n > 0 && (size_t)n < sizeof target && dps_sas_audience_covers(sr, target))
             return true;
+    }
     return false;
 }
 
