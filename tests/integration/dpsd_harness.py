@@ -384,7 +384,7 @@ class Dpsd:
             raise DpsdStartError("cannot parse https line %r" % self.info["https"])
         self.ip, self.port = m.group(1), int(m.group(2))
         self.url = "https://%s:%d" % (self.ip, self.port)
-        self.ca_file = self.info["ca_file"]
+        self.ca_file = self.info["ca_file"]   # "(configured certificates)" with --tls-cert
         self.connection_string = self.info["connection_string"]
         self.cs = parse_connection_string(self.connection_string)
         self.id_scope = self.info["id_scope"]
@@ -572,13 +572,15 @@ def openssl(*args, cwd=None, timeout=30):
     return r.stdout
 
 
-def make_self_signed_cert(directory, cn, days=30):
-    """Generates a P-256 self-signed certificate; returns (cert_path, key_path)."""
+def make_self_signed_cert(directory, cn, days=30, rsa=False, subj=None):
+    """Generates a self-signed certificate (P-256, or RSA-2048 with rsa=True);
+    returns (cert_path, key_path)."""
     key = os.path.join(directory, cn + ".key.pem")
     cert = os.path.join(directory, cn + ".pem")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-subj", "/CN=" + cn, "-days", str(days),
-            "-keyout", key, "-out", cert)
+    alg = ["-newkey", "rsa:2048"] if rsa else ["-newkey", "ec", "-pkeyopt",
+                                               "ec_paramgen_curve:P-256"]
+    openssl("req", "-x509", *alg, "-nodes", "-subj", subj or ("/CN=" + cn),
+            "-days", str(days), "-keyout", key, "-out", cert)
     return cert, key
 
 
@@ -655,6 +657,10 @@ class DpsdTestCase(unittest.TestCase):
         self.assertIsNotNone(hdr, "x-ms-error-code header missing: %r" % r)
         self.assertEqual(str(hdr).strip(), str(ec), r)
         self.assertTrue(str(body["timestampUtc"]).endswith("Z"), body)
+        self.assertTrue(r.header("content-type", "").startswith("application/json"), r)
+        rid = r.header("x-ms-request-id")
+        if rid is not None:
+            self.assertEqual(rid, body["trackingId"], "x-ms-request-id != trackingId")
         if code is not None:
             self.assertEqual(ec, code, "%s: %r" % (msg or "errorCode", body))
         return body
