@@ -1,7 +1,10 @@
-/* dpsd configuration: one typed table of options (config.c) drives the
- * config file parser, the command-line flags, --help and validation, so an
- * option is added in exactly one place. Precedence: built-in defaults, then
- * the config file (--config), then flags. docs/config.md lists every option. */
+/* dpsd configuration: one typed table of options (config.c), run by the
+ * shared engine in lib/common/conftable.c, drives the config file parser,
+ * the command-line flags, --help and validation, so an option is added in
+ * exactly one place. This file adds what only dpsd has: its fields, the
+ * cross-checks and derived values (dpsd_config_finish). Precedence: built-in
+ * defaults, then the config file (--config), then flags. docs/config.md
+ * lists every option. */
 #ifndef DPSD_CONFIG_H
 #define DPSD_CONFIG_H
 
@@ -10,29 +13,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/conftable.h"
 #include "common/log.h"
 #include "dpsd.h"
+#include "net/listen_addr.h"
 
-#define DPSD_VERSION "0.1.0"
-
-#define DPSD_CONFIG_MAX_LIST 8          /* entries of a list option (listen, host_name) */
-#define DPSD_CONFIG_MAX_VALUE 1024      /* bytes of one option value */
-#define DPSD_CONFIG_MAX_LINE 4096       /* bytes of one config file line */
-#define DPSD_CONFIG_MAX_FILE (1 << 20)  /* bytes of the whole config file */
-#define DPSD_CONFIG_MAX_OPTIONS 32      /* rows of the option table */
-#define DPSD_HOST_NAME_MAX 253          /* a DNS name, without any ":port" */
-
-typedef struct {
-    char *items[DPSD_CONFIG_MAX_LIST];
-    size_t count;
-} dpsd_strlist;
-
-/* One parsed listen address: host without brackets (an IPv6 literal is
- * written "[::1]:8443" but stored as "::1"), port 0 = pick a free port. */
-typedef struct {
-    char host[256];
-    uint16_t port;
-} dpsd_listen_addr;
+/* A list option's value (listen, host_name); the name the API code uses. */
+typedef dps_conf_list dpsd_strlist;
 
 struct dpsd_config {
     /* Options as set, through the table. Strings are never NULL after
@@ -49,15 +36,12 @@ struct dpsd_config {
     int64_t connection_timeout; /* seconds */
 
     /* Filled by dpsd_config_finish: */
-    dpsd_listen_addr listen_addrs[DPSD_CONFIG_MAX_LIST];
+    dps_listen_addr listen_addrs[DPS_CONF_MAX_LIST];
     size_t nlisten;
     /* data_dir is made absolute, store and device_host_name get their
      * derived defaults. */
 
-    /* Where each option's current value came from (enum in config.c), so
-     * that a flag replaces a list read from the file instead of adding to
-     * it. Indexed like the option table. */
-    unsigned char source[DPSD_CONFIG_MAX_OPTIONS];
+    dps_conf_state conf;        /* the engine's: where each value came from */
     char *config_file;          /* --config FILE, or NULL */
 };
 
@@ -89,11 +73,6 @@ int dpsd_config_set(dpsd_config *cfg, const char *name, const char *value, bool 
 int dpsd_config_load_file(dpsd_config *cfg, const char *path, char *err, size_t errlen);
 /* Resolves derived defaults and checks the options together. */
 int dpsd_config_finish(dpsd_config *cfg, char *err, size_t errlen);
-
-/* "host:port" or "[v6]:port", port 0..65535. */
-int dpsd_parse_listen(const char *text, dpsd_listen_addr *out, char *err, size_t errlen);
-/* Splits "name[:port]" (a host_name value) into its parts; port -1 when none. */
-int dpsd_split_host_port(const char *text, char *host, size_t hostlen, int *port);
 
 /* The store URL safe to print: a password in it is replaced by "***".
  * Writes into out (always NUL-terminated). */

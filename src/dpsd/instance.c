@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/secret.h"
+#include "net/listen_addr.h"
 #include "pki/pki.h"
 
 #define POLICY_KEY_BYTES 32
@@ -230,19 +231,19 @@ static int ensure_tls(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls *
     /* Every name a client may use to reach us goes into the server
      * certificate: service and device host names (without ports) and any
      * specific listen address. */
-    enum { MAX_NAMES = 2 * DPSD_CONFIG_MAX_LIST + 1 };
-    char hosts[MAX_NAMES][DPSD_HOST_NAME_MAX + 1];
+    enum { MAX_NAMES = 2 * DPS_CONF_MAX_LIST + 1 };
+    char hosts[MAX_NAMES][DPS_HOST_NAME_MAX + 1];
     const char *names[MAX_NAMES];
     size_t n = 0;
     size_t nh = 0;
     int port;
     for (size_t i = 0; i < cfg->host_name.count && nh < MAX_NAMES; i++) {
-        if (dpsd_split_host_port(cfg->host_name.items[i], hosts[nh], sizeof hosts[nh],
-                                 &port) == 0)
+        if (dps_split_host_port(cfg->host_name.items[i], hosts[nh], sizeof hosts[nh], &port) ==
+            0)
             add_name(names, &n, MAX_NAMES, hosts[nh++]);
     }
     if (nh < MAX_NAMES &&
-        dpsd_split_host_port(cfg->device_host_name, hosts[nh], sizeof hosts[nh], &port) == 0)
+        dps_split_host_port(cfg->device_host_name, hosts[nh], sizeof hosts[nh], &port) == 0)
         add_name(names, &n, MAX_NAMES, hosts[nh++]);
     for (size_t i = 0; i < cfg->nlisten; i++)
         if (!is_wildcard(cfg->listen_addrs[i].host))
@@ -295,9 +296,9 @@ int dpsd_instance_open(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls 
  * that is what clients assume without a port. */
 static int endpoint_host(const char *name, uint16_t bound_port, char *out, size_t outlen)
 {
-    char host[DPSD_HOST_NAME_MAX + 1];
+    char host[DPS_HOST_NAME_MAX + 1];
     int port;
-    if (dpsd_split_host_port(name, host, sizeof host, &port) != 0)
+    if (dps_split_host_port(name, host, sizeof host, &port) != 0)
         return -1;
     if (port < 0)
         port = bound_port;

@@ -10,9 +10,23 @@
 #include "common/log.h"
 #include "common/secret.h"
 #include "config.h"
-#include "http/server.h"
+#include "http/adapter.h"
 #include "instance.h"
-#include "tls.h"
+#include "net/https_server.h"
+#include "net/tls_server.h"
+
+/* The build passes the project version (top-level CMakeLists.txt), so
+ * --version and the start-up banner cannot drift from the release. */
+#ifndef DPS_VERSION
+#error "DPS_VERSION must come from the build"
+#endif
+
+_Static_assert(DPS_CONF_MAX_LIST <= DPS_HTTPS_MAX_LISTENERS,
+               "every configured listen address must fit the server");
+
+/* Session resumption is scoped to dpsd: a hub sharing the certificate never
+ * resumes a dpsd session. */
+#define DPSD_TLS_SESSION_CONTEXT "opendps-dpsd"
 
 enum { EXIT_USAGE = 2 };
 
@@ -29,8 +43,10 @@ static int check_only(const dpsd_config *cfg)
      * its certificate is a configuration error worth catching here. */
     if (cfg->tls_cert[0] != '\0') {
         char err[1024];
-        dpsd_tls_config tc = {.cert_file = cfg->tls_cert, .key_file = cfg->tls_key};
-        SSL_CTX *tls = dpsd_tls_server_ctx(&tc, err, sizeof err);
+        dps_tls_server_config tc = {.cert_file = cfg->tls_cert,
+                                    .key_file = cfg->tls_key,
+                                    .session_id_context = DPSD_TLS_SESSION_CONTEXT};
+        SSL_CTX *tls = dps_tls_server_ctx(&tc, err, sizeof err);
         if (tls == NULL) {
             fprintf(stderr, "dpsd: %s\n", err);
             return EXIT_USAGE;
@@ -41,17 +57,17 @@ static int check_only(const dpsd_config *cfg)
     return 0;
 }
 
-static void print_startup(const dpsd_config *cfg, dpsd_ctx *ctx, const dpsd_server *srv)
+static void print_startup(const dpsd_config *cfg, dpsd_ctx *ctx, const dps_https_server *srv)
 {
     char store[1200];
     dpsd_config_store_display(cfg->store, store, sizeof store);
-    printf("opendps dpsd %s\n", DPSD_VERSION);
+    printf("opendps dpsd %s\n", DPS_VERSION);
     printf("data directory: %s\n", cfg->data_dir);
     printf("store: %s\n", store);
     printf("id scope: %s\n", ctx->id_scope);
-    for (size_t i = 0; i < dpsd_server_listener_count(srv); i++)
+    for (size_t i = 0; i < dps_https_server_listener_count(srv); i++)
         printf("https: listening on %s (service, admin and device APIs)\n",
-               dpsd_server_listener_url(srv, i));
+               dps_https_server_listener_url(srv, i));
     printf("service host: %s\n", ctx->service_host);
     if (ctx->ca_cert_path[0] != '\0')
         printf("ca certificate: %s\n", ctx->ca_cert_path);
@@ -85,7 +101,7 @@ int main(int argc, char *argv[])
         dpsd_config_free(&cfg);
         return 0;
     case DPSD_ACTION_VERSION:
-        printf("opendps dpsd %s\n", DPSD_VERSION);
+        printf("opendps dpsd %s\n", DPS_VERSION);
         dpsd_config_free(&cfg);
         return 0;
     case DPSD_ACTION_CHECK: {
@@ -109,7 +125,7 @@ int main(int argc, char *argv[])
     struct event *sigterm = NULL;
     struct event *sigint = NULL;
     SSL_CTX *tls = NULL;
-    dpsd_server *srv = NULL;
+    dps_https_server *srv = NULL;
     bool instance_open = false;
 
     if (dpsd_instance_open(&ctx, &cfg, &tlsfiles, err, sizeof err) != 0) {
@@ -118,8 +134,10 @@ int main(int argc, char *argv[])
     }
     instance_open = true;
 
-    dpsd_tls_config tc = {.cert_file = tlsfiles.cert, .key_file = tlsfiles.key};
-    tls = dpsd_tls_server_ctx(&tc, err, sizeof err);
+    dps_tls_server_config tc = {.cert_file = tlsfiles.cert,
+                                .key_file = tlsfiles.key,
+                                .session_id_context = DPSD_TLS_SESSION_CONTEXT};
+    tls = dps_tls_server_ctx(&tc, err, sizeof err);
     if (tls == NULL) {
         log_error("%s", err);
         goto out;
@@ -138,26 +156,30 @@ int main(int argc, char *argv[])
         goto out;
     }
 
-    dpsd_server_options so = {
+    dps_https_server_options so = {
         .listen = cfg.listen_addrs,
         .nlisten = cfg.nlisten,
         .max_body_bytes = (size_t)cfg.max_body_bytes,
         .timeout_s = (int)cfg.connection_timeout,
+        .handle = dpsd_http_handle,
+        .write_error = dpsd_http_write_error,
+        .arg = &ctx,
     };
-    srv = dpsd_server_start(base, &ctx, tls, &so, err, sizeof err);
+    srv = dps_https_server_start(base, tls, &so, err, sizeof err);
     if (srv == NULL) {
         log_error("%s", err);
         goto out;
     }
-    if (dpsd_instance_set_endpoints(&ctx, dpsd_server_listener_port(srv, 0),
-                                    dpsd_server_listener_url(srv, 0), err, sizeof err) != 0) {
+    if (dpsd_instance_set_endpoints(&ctx, dps_https_server_listener_port(srv, 0),
+                                    dps_https_server_listener_url(srv, 0), err,
+                                    sizeof err) != 0) {
         log_error("%s", err);
         goto out;
     }
 
     print_startup(&cfg, &ctx, srv);
     log_info("dpsd ready: id scope %s, %zu listener(s)", ctx.id_scope,
-             dpsd_server_listener_count(srv));
+             dps_https_server_listener_count(srv));
 
     if (event_base_dispatch(base) != 0) {
         log_error("event loop failed");
@@ -167,7 +189,7 @@ int main(int argc, char *argv[])
     rc = 0;
 
 out:
-    dpsd_server_free(&srv);
+    dps_https_server_free(&srv);
     SSL_CTX_free(tls);
     if (sigterm != NULL)
         event_free(sigterm);

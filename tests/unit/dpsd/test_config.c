@@ -1,5 +1,7 @@
 /* config.c: defaults, the config file, flags and their precedence,
- * validation messages, listen addresses, derived values, --help. */
+ * validation messages, derived values, --help. Listen-address parsing
+ * itself is tested in tests/unit/net/test_listen_addr.c, the engine on a
+ * made-up table in tests/unit/common/test_conftable.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -271,50 +273,6 @@ static void test_actions(void **state)
     dpsd_config_free(&cfg);
 }
 
-static void test_parse_listen(void **state)
-{
-    (void)state;
-    dpsd_listen_addr a;
-    char err[256];
-    assert_int_equal(dpsd_parse_listen("127.0.0.1:8443", &a, err, sizeof err), 0);
-    assert_string_equal(a.host, "127.0.0.1");
-    assert_int_equal(a.port, 8443);
-    assert_int_equal(dpsd_parse_listen("[::1]:0", &a, err, sizeof err), 0);
-    assert_string_equal(a.host, "::1");
-    assert_int_equal(a.port, 0);
-    assert_int_equal(dpsd_parse_listen("[::]:443", &a, err, sizeof err), 0);
-    assert_string_equal(a.host, "::");
-    assert_int_equal(dpsd_parse_listen("localhost:65535", &a, err, sizeof err), 0);
-    assert_int_equal(a.port, 65535);
-
-    const char *bad[] = {"8443", "::1:8443", "[::1]8443", "[::1]", "[zz]:1", "[]:1",
-                         "host:65536", "host:-1", "host:", ":8443", "ho st:1", "host:+1",
-                         "host:0x10", "[127.0.0.1]:1"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        err[0] = '\0';
-        if (dpsd_parse_listen(bad[i], &a, err, sizeof err) != -1)
-            fail_msg("'%s' accepted", bad[i]);
-        assert_true(strlen(err) > 0);
-    }
-}
-
-static void test_split_host_port(void **state)
-{
-    (void)state;
-    char host[64];
-    int port;
-    assert_int_equal(dpsd_split_host_port("dps.example.net", host, sizeof host, &port), 0);
-    assert_string_equal(host, "dps.example.net");
-    assert_int_equal(port, -1);
-    assert_int_equal(dpsd_split_host_port("localhost:8443", host, sizeof host, &port), 0);
-    assert_string_equal(host, "localhost");
-    assert_int_equal(port, 8443);
-    assert_int_equal(dpsd_split_host_port("localhost:0", host, sizeof host, &port), -1);
-    assert_int_equal(dpsd_split_host_port("localhost:", host, sizeof host, &port), -1);
-    assert_int_equal(dpsd_split_host_port(":1", host, sizeof host, &port), -1);
-    assert_int_equal(dpsd_split_host_port("abcdefgh", host, 8, &port), -1); /* too long */
-}
-
 static void test_bad_value_keeps_previous(void **state)
 {
     (void)state;
@@ -405,8 +363,6 @@ int main(void)
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_actions),
-        cmocka_unit_test(test_parse_listen),
-        cmocka_unit_test(test_split_host_port),
         cmocka_unit_test(test_bad_value_keeps_previous),
         cmocka_unit_test(test_relative_data_dir),
         cmocka_unit_test(test_store_display_hides_passwords),

@@ -1,8 +1,9 @@
-/* Server TLS context (see tls.h). */
-#include "tls.h"
+/* Server TLS context (see tls_server.h). */
+#include "net/tls_server.h"
 
 #include <openssl/err.h>
 #include <stdio.h>
+#include <string.h>
 
 /* TLS 1.2 suites: forward secrecy and AEAD only, ECDSA first (the generated
  * server key is P-256), RSA kept for operators who bring an RSA certificate.
@@ -37,7 +38,7 @@ static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *store)
     return 1;
 }
 
-SSL_CTX *dpsd_tls_server_ctx(const dpsd_tls_config *cfg, char *err, size_t errlen)
+SSL_CTX *dps_tls_server_ctx(const dps_tls_server_config *cfg, char *err, size_t errlen)
 {
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -70,8 +71,10 @@ SSL_CTX *dpsd_tls_server_ctx(const dpsd_tls_config *cfg, char *err, size_t errle
     }
     /* Needed for session resumption as soon as client certificates are
      * requested; harmless without. */
-    static const unsigned char sid_ctx[] = "opendps-dpsd";
-    if (SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1) != 1) {
+    const char *sid = cfg->session_id_context != NULL ? cfg->session_id_context : "opendps";
+    /* OpenSSL refuses a context longer than SSL_MAX_SID_CTX_LENGTH itself. */
+    if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid,
+                                       (unsigned)strlen(sid)) != 1) {
         tls_err(err, errlen, "TLS: cannot set the session id context");
         goto fail;
     }

@@ -1,6 +1,7 @@
-/* HTTPS server glue (see server.h): libevent evhttp, one TLS bufferevent per
- * connection, one call of dps_api_handle per request. */
-#include "http/server.h"
+/* The shared HTTPS server (see https_server.h): libevent evhttp, one TLS
+ * bufferevent per connection, one call of the daemon's handler per
+ * request. */
+#include "net/https_server.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -11,6 +12,7 @@
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +20,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "api/api.h"
-#include "api/errors.h"
 #include "common/log.h"
-#include "http/request.h"
 
 typedef struct {
     struct evhttp_bound_socket *handle;
@@ -29,12 +28,14 @@ typedef struct {
     char url[300];
 } listener;
 
-struct dpsd_server {
+struct dps_https_server {
     struct evhttp *http;
     SSL_CTX *tls;
-    dpsd_ctx *ctx;
+    dps_https_handler_fn handle;
+    dps_https_error_fn write_error;
+    void *arg;
     size_t max_body;
-    listener listeners[DPSD_CONFIG_MAX_LIST];
+    listener listeners[DPS_HTTPS_MAX_LISTENERS];
     size_t nlisteners;
 };
 
@@ -56,7 +57,7 @@ static void libevent_log(int severity, const char *msg)
  * socket itself afterwards. */
 static struct bufferevent *make_tls_bufferevent(struct event_base *base, void *arg)
 {
-    dpsd_server *s = arg;
+    dps_https_server *s = arg;
     SSL *ssl = SSL_new(s->tls);
     if (ssl == NULL) {
         /* evhttp would fall back to a plain bufferevent on NULL; on_request
@@ -112,13 +113,53 @@ static void free_body(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
-static void send_response(struct evhttp_request *ereq, dps_http_response *res)
+/* Used when the daemon gives no error writer: the message as plain text. */
+static void plain_error(dps_http_response *res, int http_status, const char *message)
 {
-    if (res->status < 100 || res->status > 599) {
+    res->status = http_status;
+    res->body = strdup(message);
+    if (res->body != NULL) {
+        res->body_len = strlen(res->body);
+        res->content_type = "text/plain; charset=utf-8";
+    }
+}
+
+/* Fills the empty res with an answer the server gives itself, in the
+ * daemon's error shape. */
+static void server_error(const dps_https_server *s, dps_http_response *res, int http_status,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void server_error(const dps_https_server *s, dps_http_response *res, int http_status,
+                         const char *fmt, ...)
+{
+    char message[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    if (s->write_error != NULL)
+        s->write_error(s->arg, res, http_status, message);
+    else
+        plain_error(res, http_status, message);
+}
+
+static bool status_valid(int status)
+{
+    return status >= 100 && status <= 599;
+}
+
+static void send_response(const dps_https_server *s, struct evhttp_request *ereq,
+                          dps_http_response *res)
+{
+    if (!status_valid(res->status)) {
         /* A handler that left no status is a bug; answer rather than hang. */
         log_error("http: handler left status %d; answering 500", res->status);
         dps_http_response_free(res);
-        dps_api_error(res, DPS_ERR_INTERNAL, "internal error");
+        server_error(s, res, 500, "internal error");
+        if (!status_valid(res->status)) { /* the error writer failed too */
+            dps_http_response_free(res);
+            res->status = 500;
+        }
     }
     struct evkeyvalq *oh = evhttp_request_get_output_headers(ereq);
     if (res->content_type != NULL && evhttp_add_header(oh, "Content-Type", res->content_type) != 0)
@@ -165,9 +206,10 @@ static void format_peer(struct evhttp_request *ereq, char *out, size_t outlen)
 }
 
 /* Fills req from the evhttp request. On a problem the server answers itself
- * (in the DPS error shape) and this returns -1. body is allocated here. */
-static int build_request(dpsd_server *s, struct evhttp_request *ereq, dps_http_request *req,
-                         dps_http_header *headers, char **body, dps_http_response *res)
+ * (through the error writer) and this returns -1. body is allocated here. */
+static int build_request(const dps_https_server *s, struct evhttp_request *ereq,
+                         dps_http_request *req, dps_http_header *headers, char **body,
+                         dps_http_response *res)
 {
     req->method = map_method(evhttp_request_get_command(ereq));
 
@@ -183,8 +225,7 @@ static int build_request(dpsd_server *s, struct evhttp_request *ereq, dps_http_r
     TAILQ_FOREACH(kv, evhttp_request_get_input_headers(ereq), next)
     {
         if (n == DPS_HTTP_MAX_HEADERS) {
-            dps_api_error(res, DPS_ERR_BAD_REQUEST, "more than %d request headers",
-                          DPS_HTTP_MAX_HEADERS);
+            server_error(s, res, 400, "more than %d request headers", DPS_HTTP_MAX_HEADERS);
             return -1;
         }
         headers[n].name = kv->key;
@@ -197,8 +238,7 @@ static int build_request(dpsd_server *s, struct evhttp_request *ereq, dps_http_r
     struct evbuffer *in = evhttp_request_get_input_buffer(ereq);
     size_t len = evbuffer_get_length(in);
     if (len > s->max_body) {
-        dps_api_error(res, DPS_ERR_TOO_LARGE, "request body of %zu bytes exceeds %zu", len,
-                      s->max_body);
+        server_error(s, res, 413, "request body of %zu bytes exceeds %zu", len, s->max_body);
         return -1;
     }
     if (len > 0) {
@@ -206,11 +246,11 @@ static int build_request(dpsd_server *s, struct evhttp_request *ereq, dps_http_r
          * cannot read past the end. */
         *body = malloc(len + 1);
         if (*body == NULL) {
-            dps_api_error(res, DPS_ERR_INTERNAL, "out of memory");
+            server_error(s, res, 500, "out of memory");
             return -1;
         }
         if (evbuffer_copyout(in, *body, len) != (ev_ssize_t)len) {
-            dps_api_error(res, DPS_ERR_INTERNAL, "cannot read the request body");
+            server_error(s, res, 500, "cannot read the request body");
             return -1;
         }
         (*body)[len] = '\0';
@@ -219,7 +259,7 @@ static int build_request(dpsd_server *s, struct evhttp_request *ereq, dps_http_r
     }
 
     if (dps_http_split_path(req, path) != 0) {
-        dps_api_error(res, DPS_ERR_BAD_REQUEST, "malformed request path");
+        server_error(s, res, 400, "malformed request path");
         return -1;
     }
     return 0;
@@ -227,12 +267,12 @@ static int build_request(dpsd_server *s, struct evhttp_request *ereq, dps_http_r
 
 static void on_request(struct evhttp_request *ereq, void *arg)
 {
-    dpsd_server *s = arg;
+    const dps_https_server *s = arg;
     int64_t t0 = monotonic_us();
 
     if (!connection_is_tls(ereq)) {
         /* Only when SSL_new failed for this connection and evhttp fell back
-         * to a plain socket: never serve the API in clear text. */
+         * to a plain socket: never serve an API in clear text. */
         evhttp_send_error(ereq, 500, "TLS unavailable");
         return;
     }
@@ -246,17 +286,17 @@ static void on_request(struct evhttp_request *ereq, void *arg)
     req.peer = peer;
 
     if (build_request(s, ereq, &req, headers, &body, &res) == 0)
-        dps_api_handle(s->ctx, &req, &res);
+        s->handle(s->arg, &req, &res);
 
     int status = res.status;
-    send_response(ereq, &res);
+    send_response(s, ereq, &res);
 
     int64_t us = monotonic_us() - t0;
     /* Path only: the query and the headers (Authorization!) stay out of logs. */
     dps_log(status >= 500 ? DPS_LOG_WARN : DPS_LOG_DEBUG,
             "http method=%s path=%s status=%d duration_us=%lld peer=%s",
             dps_http_method_name(req.method), req.path != NULL ? req.path : "-",
-            status < 100 || status > 599 ? 500 : status, (long long)us, peer);
+            status_valid(status) ? status : 500, (long long)us, peer);
 
     dps_http_request_free_segments(&req);
     dps_http_response_free(&res);
@@ -265,13 +305,12 @@ static void on_request(struct evhttp_request *ereq, void *arg)
 
 /* ---- listeners ---------------------------------------------------------- */
 
-static int bind_listener(dpsd_server *s, const dpsd_listen_addr *a, listener *l, char *err,
-                         size_t errlen)
+static int bind_listener(dps_https_server *s, const dps_listen_addr *a, listener *l,
+                         char *err, size_t errlen)
 {
     bool v6 = strchr(a->host, ':') != NULL;
     char shown[300];
-    snprintf(shown, sizeof shown, "%s%s%s:%u", v6 ? "[" : "", a->host, v6 ? "]" : "",
-             (unsigned)a->port);
+    dps_listen_addr_format(a, shown, sizeof shown);
 
     errno = 0;
     l->handle = evhttp_bind_socket_with_handle(s->http, a->host, a->port);
@@ -306,22 +345,29 @@ static int bind_listener(dpsd_server *s, const dpsd_listen_addr *a, listener *l,
     return 0;
 }
 
-dpsd_server *dpsd_server_start(struct event_base *base, dpsd_ctx *ctx, SSL_CTX *tls,
-                               const dpsd_server_options *opt, char *err, size_t errlen)
+dps_https_server *dps_https_server_start(struct event_base *base, SSL_CTX *tls,
+                                         const dps_https_server_options *opt, char *err,
+                                         size_t errlen)
 {
-    if (opt->nlisten == 0 || opt->nlisten > DPSD_CONFIG_MAX_LIST) {
+    if (opt->nlisten == 0 || opt->nlisten > DPS_HTTPS_MAX_LISTENERS) {
         snprintf(err, errlen, "between 1 and %d listen addresses are needed",
-                 DPSD_CONFIG_MAX_LIST);
+                 DPS_HTTPS_MAX_LISTENERS);
+        return NULL;
+    }
+    if (opt->handle == NULL) {
+        snprintf(err, errlen, "no request handler");
         return NULL;
     }
     event_set_log_callback(libevent_log);
 
-    dpsd_server *s = calloc(1, sizeof *s);
+    dps_https_server *s = calloc(1, sizeof *s);
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->ctx = ctx;
+    s->handle = opt->handle;
+    s->write_error = opt->write_error;
+    s->arg = opt->arg;
     s->max_body = opt->max_body_bytes;
     if (SSL_CTX_up_ref(tls) != 1) {
         free(s);
@@ -339,15 +385,15 @@ dpsd_server *dpsd_server_start(struct event_base *base, dpsd_ctx *ctx, SSL_CTX *
     evhttp_set_gencb(s->http, on_request, s);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
-    evhttp_set_max_headers_size(s->http, DPSD_HTTP_MAX_HEADER_BYTES);
+    evhttp_set_max_headers_size(s->http, DPS_HTTPS_MAX_HEADER_BYTES);
     /* evhttp answers a body over its own cap with a bare HTML 413, and
      * libevent 2.1 has no hook to change that page. So its cap sits above
-     * ours by DPSD_HTTP_BODY_SLACK (at least max_body_bytes): a body up to
-     * that size reaches on_request and gets the DPS error shape (413001);
-     * only a grossly oversized one gets libevent's page. The buffered bytes
-     * per connection stay bounded by the sum. */
-    size_t slack = opt->max_body_bytes > DPSD_HTTP_BODY_SLACK ? opt->max_body_bytes
-                                                               : DPSD_HTTP_BODY_SLACK;
+     * ours by DPS_HTTPS_BODY_SLACK (at least max_body_bytes): a body up to
+     * that size reaches on_request and gets the daemon's error shape; only a
+     * grossly oversized one gets libevent's page. The buffered bytes per
+     * connection stay bounded by the sum. */
+    size_t slack = opt->max_body_bytes > DPS_HTTPS_BODY_SLACK ? opt->max_body_bytes
+                                                               : DPS_HTTPS_BODY_SLACK;
     evhttp_set_max_body_size(s->http, (ev_ssize_t)(opt->max_body_bytes + slack));
     evhttp_set_timeout(s->http, opt->timeout_s);
     /* Read (and drop) the rest of an oversized body before answering, so
@@ -363,30 +409,30 @@ dpsd_server *dpsd_server_start(struct event_base *base, dpsd_ctx *ctx, SSL_CTX *
     return s;
 
 fail:
-    dpsd_server_free(&s);
+    dps_https_server_free(&s);
     return NULL;
 }
 
-size_t dpsd_server_listener_count(const dpsd_server *s)
+size_t dps_https_server_listener_count(const dps_https_server *s)
 {
     return s != NULL ? s->nlisteners : 0;
 }
 
-const char *dpsd_server_listener_url(const dpsd_server *s, size_t i)
+const char *dps_https_server_listener_url(const dps_https_server *s, size_t i)
 {
     return s != NULL && i < s->nlisteners ? s->listeners[i].url : NULL;
 }
 
-uint16_t dpsd_server_listener_port(const dpsd_server *s, size_t i)
+uint16_t dps_https_server_listener_port(const dps_https_server *s, size_t i)
 {
     return s != NULL && i < s->nlisteners ? s->listeners[i].port : 0;
 }
 
-void dpsd_server_free(dpsd_server **sp)
+void dps_https_server_free(dps_https_server **sp)
 {
     if (sp == NULL || *sp == NULL)
         return;
-    dpsd_server *s = *sp;
+    dps_https_server *s = *sp;
     if (s->http != NULL)
         evhttp_free(s->http); /* closes the listeners and every connection */
     SSL_CTX_free(s->tls);

@@ -1,4 +1,4 @@
-/* http/request.c: header and query lookup, path splitting and decoding,
+/* net/http_request.c: header and query lookup, path splitting and decoding,
  * response helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "common/log.h"
-#include "http/request.h"
+#include "net/http_request.h"
 
 static void test_header_lookup_ignores_case(void **state)
 {

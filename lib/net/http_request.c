@@ -1,7 +1,7 @@
-/* Transport-neutral request/response helpers (see request.h). Everything here
- * works on plain structs so the API handlers and these helpers can be tested
- * and fuzzed without a socket. */
-#include "http/request.h"
+/* Transport-neutral request/response helpers (see http_request.h).
+ * Everything here works on plain structs so the API handlers and these
+ * helpers can be tested and fuzzed without a socket. */
+#include "net/http_request.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

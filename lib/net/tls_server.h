@@ -1,7 +1,8 @@
 /* The server-side TLS context: protocol floor, groups, certificate chain and
- * key, all in one place so every listener speaks the same TLS. */
-#ifndef DPSD_TLS_H
-#define DPSD_TLS_H
+ * key, all in one place so every listener of every daemon speaks the same
+ * TLS. */
+#ifndef DPS_NET_TLS_SERVER_H
+#define DPS_NET_TLS_SERVER_H
 
 #include <openssl/ssl.h>
 #include <stdbool.h>
@@ -15,10 +16,14 @@ typedef struct {
      * application decides later from the enrollment, not OpenSSL from a
      * trust store. Off until the device API needs it. */
     bool request_client_cert;
-} dpsd_tls_config;
+    /* Names the service in session resumption, so a session from one
+     * daemon is never resumed on another that shares the certificate; NULL
+     * means "opendps". */
+    const char *session_id_context;
+} dps_tls_server_config;
 
 /* Builds the SSL_CTX (free with SSL_CTX_free). Returns NULL with a one-line
  * reason in err (it includes OpenSSL's message). */
-SSL_CTX *dpsd_tls_server_ctx(const dpsd_tls_config *cfg, char *err, size_t errlen);
+SSL_CTX *dps_tls_server_ctx(const dps_tls_server_config *cfg, char *err, size_t errlen);
 
 #endif
