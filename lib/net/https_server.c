@@ -383,8 +383,14 @@ dps_https_server *dps_https_server_start(struct event_base *base, SSL_CTX *tls,
 
     evhttp_set_bevcb(s->http, make_tls_bufferevent, s);
     evhttp_set_gencb(s->http, on_request, s);
+    /* Every method libevent can parse reaches the handler, so an API answers
+     * a method it does not serve in its own error shape (405) instead of
+     * libevent's bare 501 page. Methods libevent 2.1 cannot parse at all
+     * (PROPFIND, ...) still get its 400/501. */
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS |
+                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     evhttp_set_max_headers_size(s->http, DPS_HTTPS_MAX_HEADER_BYTES);
     /* evhttp answers a body over its own cap with a bare HTML 413, and
      * libevent 2.1 has no hook to change that page. So its cap sits above
