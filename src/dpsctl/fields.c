@@ -246,7 +246,7 @@ static json_t *field_value(const dpsctl_field *f, const char *text, char *err, s
         const char *wire = dpsctl_enum_lookup(f->values, text);
         if (wire == NULL) {
             dpsctl_enum_names(f->values, names, sizeof names);
-            snprintf(err, errlen, "'%s' is not one of %s", text, names);
+            snprintf(err, errlen, "'%.60s' is not one of %.100s", text, names);
             return NULL;
         }
         if (f->kind == DPSCTL_FIELD_ENUM)
