@@ -25,6 +25,9 @@ typedef struct {
     const char *value;
 } dps_http_header;
 
+/* A request answered later (net/http_pending.h). */
+typedef struct dps_http_pending dps_http_pending;
+
 typedef struct {
     dps_http_method method;
     const char *path;                       /* raw path, without the query */
@@ -36,6 +39,10 @@ typedef struct {
     const char *body;                       /* not NUL-terminated; NULL when empty */
     size_t body_len;
     const char *peer;                       /* client address, for logs */
+    /* Set by a transport that can answer later (net/http_pending.h: use
+     * dps_http_defer, not these); NULL elsewhere (tests, fuzzers). */
+    dps_http_pending *(*defer)(void *transport);
+    void *transport;
 } dps_http_request;
 
 typedef struct {

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "net/http_pending.h"
 
 typedef struct {
     struct evhttp_bound_socket *handle;
@@ -35,6 +36,7 @@ struct dps_https_server {
     dps_https_error_fn write_error;
     void *arg;
     size_t max_body;
+    int timeout_s;
     listener listeners[DPS_HTTPS_MAX_LISTENERS];
     size_t nlisteners;
 };
@@ -265,6 +267,180 @@ static int build_request(const dps_https_server *s, struct evhttp_request *ereq,
     return 0;
 }
 
+/* ---- deferred and streamed responses (net/http_pending.h) --------------- */
+
+typedef struct {
+    dps_http_pending base; /* first: a dps_http_pending * is a server_pending * */
+    const dps_https_server *s;
+    struct evhttp_request *ereq; /* NULL once the connection is gone */
+    bool streaming;
+} server_pending;
+
+/* What on_request lends the handler through req->transport. */
+typedef struct {
+    const dps_https_server *s;
+    struct evhttp_request *ereq;
+    server_pending *pending;
+} request_transport;
+
+static struct bufferevent *pending_bev(const server_pending *p)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(p->ereq);
+    return evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+}
+
+/* Sets the connection's read timeout (NULL: none) and keeps the write
+ * timeout, so a client that stops reading is still dropped. */
+static void pending_timeouts(const server_pending *p, bool waiting)
+{
+    struct bufferevent *bev = pending_bev(p);
+    if (bev == NULL || p->s->timeout_s <= 0)
+        return;
+    struct timeval tv = {.tv_sec = p->s->timeout_s, .tv_usec = 0};
+    (void)bufferevent_set_timeouts(bev, waiting ? NULL : &tv, &tv);
+}
+
+/* Detaches p from its connection before p is finished. */
+static void pending_release(server_pending *p)
+{
+    if (p->ereq == NULL)
+        return;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(p->ereq);
+    if (evcon != NULL)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    pending_timeouts(p, false);
+}
+
+/* evhttp is closing the connection (client gone, error, timeout, server
+ * shutdown). A request libevent detached from the connection (EOF while
+ * the reply was outstanding) is ours to free; one still queued is freed by
+ * libevent right after this callback. */
+static void pending_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    server_pending *p = arg;
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    if (p->ereq != NULL && evhttp_request_get_connection(p->ereq) == NULL)
+        evhttp_request_free(p->ereq);
+    p->ereq = NULL;
+    dps_http_pending_gone(&p->base); /* may free p */
+}
+
+static void pending_complete(dps_http_pending *base, dps_http_response *res)
+{
+    server_pending *p = (server_pending *)base;
+    if (p->ereq != NULL && !p->streaming) {
+        pending_release(p);
+        dps_http_response fallback = {0};
+        if (res == NULL) {
+            server_error(p->s, &fallback, 500, "no response");
+            res = &fallback;
+        }
+        send_response(p->s, p->ereq, res);
+        if (res == &fallback) {
+            dps_http_response_free(&fallback);
+            res = NULL;
+        }
+    }
+    if (res != NULL)
+        dps_http_response_free(res);
+    free(p);
+}
+
+static int pending_stream_start(dps_http_pending *base, int status, const char *content_type)
+{
+    server_pending *p = (server_pending *)base;
+    if (p->ereq == NULL || p->streaming)
+        return -1;
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(p->ereq);
+    if ((content_type != NULL && evhttp_add_header(oh, "Content-Type", content_type) != 0) ||
+        evhttp_add_header(oh, "Cache-Control", "no-cache") != 0)
+        return -1;
+    evhttp_send_reply_start(p->ereq, status, NULL);
+    p->streaming = true;
+    return 0;
+}
+
+static int pending_stream_write(dps_http_pending *base, const void *data, size_t len)
+{
+    server_pending *p = (server_pending *)base;
+    struct bufferevent *bev = p->ereq != NULL ? pending_bev(p) : NULL;
+    if (bev == NULL || !p->streaming)
+        return -1;
+    size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
+    if (len > DPS_HTTP_STREAM_MAX_BUFFERED || queued > DPS_HTTP_STREAM_MAX_BUFFERED - len)
+        return -1;
+    struct evbuffer *chunk = evbuffer_new();
+    if (chunk == NULL || evbuffer_add(chunk, data, len) != 0) {
+        evbuffer_free(chunk);
+        return -1;
+    }
+    evhttp_send_reply_chunk(p->ereq, chunk);
+    evbuffer_free(chunk);
+    return 0;
+}
+
+static void pending_stream_end(dps_http_pending *base)
+{
+    server_pending *p = (server_pending *)base;
+    if (p->ereq != NULL) {
+        pending_release(p);
+        if (p->streaming) {
+            evhttp_send_reply_end(p->ereq);
+        } else {
+            dps_http_response res = {0};
+            server_error(p->s, &res, 500, "the response was never started");
+            send_response(p->s, p->ereq, &res);
+            dps_http_response_free(&res);
+        }
+    }
+    free(p);
+}
+
+static void pending_abort(dps_http_pending *base)
+{
+    server_pending *p = (server_pending *)base;
+    if (p->ereq != NULL) {
+        struct evhttp_connection *evcon = evhttp_request_get_connection(p->ereq);
+        if (evcon != NULL) {
+            evhttp_connection_set_closecb(evcon, NULL, NULL);
+            evhttp_connection_free(evcon); /* frees the queued request too */
+        } else {
+            evhttp_request_free(p->ereq);
+        }
+    }
+    free(p);
+}
+
+static const dps_http_pending_ops server_pending_ops = {
+    .complete = pending_complete,
+    .stream_start = pending_stream_start,
+    .stream_write = pending_stream_write,
+    .stream_end = pending_stream_end,
+    .abort = pending_abort,
+};
+
+static dps_http_pending *server_defer(void *transport)
+{
+    request_transport *tr = transport;
+    if (tr->pending != NULL)
+        return &tr->pending->base;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(tr->ereq);
+    if (evcon == NULL)
+        return NULL;
+    server_pending *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->base.ops = &server_pending_ops;
+    p->s = tr->s;
+    p->ereq = tr->ereq;
+    evhttp_connection_set_closecb(evcon, pending_conn_closed, p);
+    /* Waiting for a device or following telemetry may take longer than the
+     * idle timeout; the write timeout still applies. */
+    pending_timeouts(p, true);
+    tr->pending = p;
+    return &p->base;
+}
+
 static void on_request(struct evhttp_request *ereq, void *arg)
 {
     const dps_https_server *s = arg;
@@ -284,19 +460,29 @@ static void on_request(struct evhttp_request *ereq, void *arg)
     char peer[80];
     format_peer(ereq, peer, sizeof peer);
     req.peer = peer;
+    request_transport tr = {.s = s, .ereq = ereq, .pending = NULL};
+    req.defer = server_defer;
+    req.transport = &tr;
 
     if (build_request(s, ereq, &req, headers, &body, &res) == 0)
         s->handle(s->arg, &req, &res);
 
     int status = res.status;
-    send_response(s, ereq, &res);
+    if (tr.pending != NULL) {
+        /* Deferred: the handler's code answers later (http_pending.h). */
+        if (res.status != 0)
+            log_error("http: handler both deferred and answered; the answer is dropped");
+        status = 0;
+    } else {
+        send_response(s, ereq, &res);
+    }
 
     int64_t us = monotonic_us() - t0;
     /* Path only: the query and the headers (Authorization!) stay out of logs. */
     dps_log(status >= 500 ? DPS_LOG_WARN : DPS_LOG_DEBUG,
             "http method=%s path=%s status=%d duration_us=%lld peer=%s",
             dps_http_method_name(req.method), req.path != NULL ? req.path : "-",
-            status_valid(status) ? status : 500, (long long)us, peer);
+            tr.pending != NULL ? 0 : status_valid(status) ? status : 500, (long long)us, peer);
 
     dps_http_request_free_segments(&req);
     dps_http_response_free(&res);
@@ -369,6 +555,7 @@ dps_https_server *dps_https_server_start(struct event_base *base, SSL_CTX *tls,
     s->write_error = opt->write_error;
     s->arg = opt->arg;
     s->max_body = opt->max_body_bytes;
+    s->timeout_s = opt->timeout_s;
     if (SSL_CTX_up_ref(tls) != 1) {
         free(s);
         snprintf(err, errlen, "cannot reference the TLS context");
