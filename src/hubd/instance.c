@@ -1,0 +1,245 @@
+/* hubd instance set-up (see instance.h). */
+#include "instance.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "model/hubs.h"
+#include "model/registry.h"
+#include "model/telemetry.h"
+#include "pki/pki.h"
+
+/* Names in the generated server certificate: every hub, the specific listen
+ * hosts, plus what the PKI always adds (localhost, 127.0.0.1, ::1). */
+#define MAX_CERT_NAMES (HUBD_MAX_HUBS + 2 * DPS_CONF_MAX_LIST)
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* mkdir -p; directories it creates get mode (the data directory holds
+ * private keys, hence 0700). */
+static int make_dirs(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    char buf[1024];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        set_err(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST) {
+            set_err(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        buf[i] = saved;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        set_err(err, errlen, "%s is not a directory", path);
+        return -1;
+    }
+    return 0;
+}
+
+static void add_name(const char **names, size_t *n, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(names[i], name) == 0)
+            return;
+    if (*n < MAX_CERT_NAMES)
+        names[(*n)++] = name;
+}
+
+static bool is_wildcard(const char *host)
+{
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+/* Makes sure the local CA and a server certificate naming every hosted hub
+ * (from the store, so hubs added at run time count) exist. */
+static int ensure_local_tls(hubd_ctx *ctx, hubd_instance_tls *tls, char *err, size_t errlen)
+{
+    const hubd_config *cfg = ctx->config;
+    char dir[600];
+    if (snprintf(dir, sizeof dir, "%s/pki", cfg->data_dir) >= (int)sizeof dir) {
+        set_err(err, errlen, "data_dir path too long");
+        return -1;
+    }
+    if (make_dirs(dir, 0700, err, errlen) != 0)
+        return -1;
+
+    char **hubs = NULL;
+    size_t nhubs = 0;
+    if (hubd_hub_list(ctx, &hubs, &nhubs) != 0) {
+        set_err(err, errlen, "cannot list the hosted hubs");
+        return -1;
+    }
+    const char *names[MAX_CERT_NAMES];
+    size_t n = 0;
+    for (size_t i = 0; i < nhubs; i++)
+        add_name(names, &n, hubs[i]);
+    for (size_t i = 0; i < cfg->nrest; i++)
+        if (!is_wildcard(cfg->rest_addrs[i].host))
+            add_name(names, &n, cfg->rest_addrs[i].host);
+    for (size_t i = 0; i < cfg->nmqtt; i++)
+        if (!is_wildcard(cfg->mqtt_addrs[i].host))
+            add_name(names, &n, cfg->mqtt_addrs[i].host);
+
+    dps_pki_paths paths;
+    char reason[512];
+    int rc = dps_pki_ensure_local_ca(dir, HUBD_LOCAL_CA_NAME, names, n, &paths, reason,
+                                     sizeof reason);
+    hubd_hub_list_free(hubs, nhubs);
+    if (rc != 0) {
+        set_err(err, errlen, "local CA in %s: %s", dir, reason);
+        return -1;
+    }
+    snprintf(tls->cert, sizeof tls->cert, "%s", paths.server_cert);
+    snprintf(tls->key, sizeof tls->key, "%s", paths.server_key);
+    snprintf(ctx->ca_cert_path, sizeof ctx->ca_cert_path, "%s", paths.ca_cert);
+    tls->generated = true;
+    return 0;
+}
+
+static int ensure_tls(hubd_ctx *ctx, hubd_instance_tls *tls, char *err, size_t errlen)
+{
+    const hubd_config *cfg = ctx->config;
+    memset(tls, 0, sizeof *tls);
+    if (cfg->tls_cert[0] == '\0')
+        return ensure_local_tls(ctx, tls, err, errlen);
+    if (snprintf(tls->cert, sizeof tls->cert, "%s", cfg->tls_cert) >= (int)sizeof tls->cert ||
+        snprintf(tls->key, sizeof tls->key, "%s", cfg->tls_key) >= (int)sizeof tls->key) {
+        set_err(err, errlen, "tls_cert or tls_key path too long");
+        return -1;
+    }
+    ctx->ca_cert_path[0] = '\0';
+    return 0;
+}
+
+int hubd_instance_open(hubd_ctx *ctx, const hubd_config *cfg, hubd_instance_tls *tls,
+                       char *err, size_t errlen)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->config = cfg;
+    if (make_dirs(cfg->data_dir, 0700, err, errlen) != 0)
+        return -1;
+
+    char reason[512] = "";
+    ctx->store = dps_store_open(cfg->store, reason, sizeof reason);
+    if (ctx->store == NULL) {
+        char shown[600];
+        hubd_config_store_display(cfg->store, shown, sizeof shown);
+        set_err(err, errlen, "cannot open store %s: %s", shown, reason);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->hub.count; i++) {
+        char why[400] = "";
+        if (hubd_hub_ensure(ctx, cfg->hub.items[i], why, sizeof why) != 0) {
+            set_err(err, errlen, "hub %s: %s", cfg->hub.items[i], why);
+            goto fail;
+        }
+    }
+    if (ensure_tls(ctx, tls, err, errlen) != 0)
+        goto fail;
+    ctx->telemetry = hubd_telemetry_new((size_t)cfg->telemetry_log_size,
+                                        (size_t)cfg->telemetry_log_bytes);
+    if (ctx->telemetry == NULL) {
+        set_err(err, errlen, "out of memory");
+        goto fail;
+    }
+    return 0;
+fail:
+    dps_store_close(&ctx->store);
+    return -1;
+}
+
+/* Loads the reissued chain and key into the shared context. The two calls
+ * run back to back on the loop thread, so no handshake sees the pair
+ * half-swapped; OpenSSL copies them into each new SSL, so open connections
+ * are unaffected. */
+static int reload_tls(SSL_CTX *live, const hubd_instance_tls *tls, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(live, tls->cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(live, tls->key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(live) != 1) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        set_err(err, errlen, "cannot load the reissued server certificate: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+int hubd_instance_add_hub(hubd_ctx *ctx, const char *host, SSL_CTX *const *live,
+                          size_t nlive, bool *created, char *err, size_t errlen)
+{
+    char canon[HUBD_HUB_NAME_SIZE];
+    *created = false;
+    if (!hubd_hub_canon(host, canon)) {
+        set_err(err, errlen, "'%.64s' is not a valid hub host name", host);
+        return -1;
+    }
+    bool existed = hubd_hub_exists(ctx, canon, NULL);
+    if (!existed) {
+        char **hubs = NULL;
+        size_t nhubs = 0;
+        if (hubd_hub_list(ctx, &hubs, &nhubs) != 0) {
+            set_err(err, errlen, "cannot list the hosted hubs");
+            return -1;
+        }
+        hubd_hub_list_free(hubs, nhubs);
+        if (nhubs >= HUBD_MAX_HUBS) {
+            set_err(err, errlen, "this hubd already hosts %d hubs", HUBD_MAX_HUBS);
+            return -1;
+        }
+    }
+    if (hubd_hub_ensure(ctx, canon, err, errlen) != 0)
+        return -1;
+    *created = !existed;
+    if (existed)
+        return 0;
+
+    if (ctx->config->tls_cert[0] != '\0') {
+        log_warn("hub %s added: make sure the configured certificate %s names it", canon,
+                 ctx->config->tls_cert);
+        return 0;
+    }
+    /* Key generation and a few small file writes: a rare admin action,
+     * short enough to run on the loop. */
+    hubd_instance_tls tls;
+    memset(&tls, 0, sizeof tls);
+    if (ensure_local_tls(ctx, &tls, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < nlive; i++)
+        if (live[i] != NULL && reload_tls(live[i], &tls, err, errlen) != 0)
+            return -1;
+    log_info("hub %s added; server certificate now names it", canon);
+    return 0;
+}
+
+void hubd_instance_close(hubd_ctx *ctx)
+{
+    hubd_telemetry_free(&ctx->telemetry);
+    if (ctx->store != NULL)
+        dps_store_close(&ctx->store);
+}
