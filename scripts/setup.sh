@@ -37,5 +37,13 @@ if ((${#missing[@]} > 0)); then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+# Build quietly into a log; show the log's end only when something fails.
+mkdir -p "$build_dir"
+log="$build_dir/build.log"
+echo "setup: building in $build_dir (log: $log)"
+if ! { cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&
+       cmake --build "$build_dir" -j"$(nproc)"; } >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  echo "setup: the build failed; the whole log is $log" >&2
+  exit 1
+fi
