@@ -67,7 +67,7 @@ static const dps_conf_option options[] = {
      "ADDR[,ADDR]", check_listen,
      "HTTPS listen address(es) of the registry, twin and method APIs: host:port or "
      "[ipv6]:port; port 0 picks a free port"},
-    {"mqtt_listen", DPS_CONF_LIST, FIELD(mqtt_listen), "127.0.0.1:8883", 0, 0, NULL,
+    {"mqtt_listen", DPS_CONF_LIST, FIELD(mqtt_listen), "127.0.0.1:8884", 0, 0, NULL,
      "ADDR[,ADDR]", check_listen,
      "MQTT over TLS listen address(es) of the device endpoint; port 0 picks a free port"},
     {"hub", DPS_CONF_LIST, FIELD(hub), "hub1.opendps.local", 0, 0, NULL, "NAME[,NAME]",

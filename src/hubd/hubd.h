@@ -34,7 +34,7 @@ typedef struct {
     hubd_telemetry *telemetry; /* per-hub telemetry logs */
     char ca_cert_path[512];    /* CA clients should trust ("" if configured certs) */
     char rest_url[320];        /* first REST listener, e.g. https://127.0.0.1:8444 */
-    char mqtt_url[320];        /* first MQTT listener, e.g. mqtts://127.0.0.1:8883 */
+    char mqtt_url[320];        /* first MQTT listener, e.g. mqtts://127.0.0.1:8884 */
 } hubd_ctx;
 
 #endif

@@ -7,7 +7,7 @@ how the server handles malformed input.
 
 Connecting
 ----------
-    c = MqttClient("127.0.0.1", 8883, cafile=ca_pem)          # TLS, server verified
+    c = MqttClient("127.0.0.1", 8884, cafile=ca_pem)          # TLS, server verified
     c = MqttClient(host, port, cafile=ca, certfile=crt, keyfile=key)  # X.509 device
     c = MqttClient(host, port, cafile=None)                    # TLS, no verification
     c = MqttClient(host, port, tls=False)                      # plain TCP (other servers)

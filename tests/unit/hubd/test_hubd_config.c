@@ -53,7 +53,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.rest_addrs[0].port, 8444);
     assert_int_equal(cfg.nmqtt, 1);
     assert_string_equal(cfg.mqtt_addrs[0].host, "127.0.0.1");
-    assert_int_equal(cfg.mqtt_addrs[0].port, 8883);
+    assert_int_equal(cfg.mqtt_addrs[0].port, 8884);
     assert_int_equal(cfg.hub.count, 1);
     assert_string_equal(cfg.hub.items[0], "hub1.opendps.local");
     assert_int_equal(cfg.telemetry_log_size, 10000);
