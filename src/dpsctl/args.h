@@ -65,6 +65,28 @@ typedef enum {
     DPSCTL_OPT_POLICY_NAME,
     DPSCTL_OPT_RIGHTS,
     DPSCTL_OPT_KEY_TYPE,
+    /* hub commands: connection (valid with every hub command) */
+    DPSCTL_OPT_HUB_LOGIN,
+    DPSCTL_OPT_HUB_CAFILE,
+    DPSCTL_OPT_HUB_ENDPOINT,
+    /* hub device identities */
+    DPSCTL_OPT_AUTH_METHOD,
+    DPSCTL_OPT_PRIMARY_THUMBPRINT,
+    DPSCTL_OPT_SECONDARY_THUMBPRINT,
+    DPSCTL_OPT_STATUS,
+    DPSCTL_OPT_STATUS_REASON,
+    /* twins */
+    DPSCTL_OPT_TAGS,
+    DPSCTL_OPT_DESIRED,
+    /* direct methods */
+    DPSCTL_OPT_METHOD_NAME,
+    DPSCTL_OPT_METHOD_PAYLOAD,
+    DPSCTL_OPT_CONNECT_TIMEOUT,
+    /* telemetry and cloud-to-device messages */
+    DPSCTL_OPT_MAX_EVENTS,
+    DPSCTL_OPT_DATA,
+    DPSCTL_OPT_PROPS,
+    DPSCTL_OPT_MESSAGE_ID,
     DPSCTL_OPT__COUNT
 } dpsctl_opt;
 

@@ -57,7 +57,7 @@ static json_t *child_object(json_t *obj, const char *key)
     return c;
 }
 
-static int check_key(dpsctl_opt opt, const char *key, char *err, size_t errlen)
+int dpsctl_check_key(dpsctl_opt opt, const char *key, char *err, size_t errlen)
 {
     uint8_t *raw = NULL;
     size_t len = 0;
@@ -164,7 +164,7 @@ static int apply_symmetric(json_t *att, const dpsctl_args *a, char *err, size_t 
         const char *key = a->val[map[i].opt];
         if (key == NULL)
             continue;
-        if (check_key(map[i].opt, key, err, errlen) != 0)
+        if (dpsctl_check_key(map[i].opt, key, err, errlen) != 0)
             return -1;
         if (sk == NULL)
             sk = child_object(att, "symmetricKey");

@@ -25,6 +25,10 @@ bool dpsctl_attest_options_given(const dpsctl_args *a);
  * so a private key in the same PEM file never leaves the machine.
  * default_type (wire spelling) is used when *att is NULL and no type was
  * given; NULL makes the type mandatory. Returns 0, or -1 with a reason. */
+/* Checks a symmetric key given with opt: base64 of 16..64 bytes, what dpsd
+ * and hubd accept. Returns 0, or -1 with "--option: reason" in err. */
+int dpsctl_check_key(dpsctl_opt opt, const char *key, char *err, size_t errlen);
+
 int dpsctl_attest_apply(json_t **att, const dpsctl_args *a, bool group, const char *default_type,
                         char *err, size_t errlen);
 

@@ -37,6 +37,8 @@ struct dpsctl_client {
     char *api_version; /* percent-encoded */
     const char *cafile;
     long timeout_s;
+    long request_timeout_s; /* limit of the request being sent, for messages */
+    const char *cafile_option, *cafile_env; /* how the CA is configured, for the TLS hint */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -55,24 +57,27 @@ int dpsctl_client_open(const dpsctl_client_config *cfg, dpsctl_client **out)
 {
     *out = NULL;
     char err[256];
+    const char *login_opt = cfg->login_option ? cfg->login_option : "--login";
+    const char *cafile_opt = cfg->cafile_option ? cfg->cafile_option : "--cafile";
+    const char *endpoint_opt = cfg->endpoint_option ? cfg->endpoint_option : "--endpoint";
     dpsctl_client *c = calloc(1, sizeof *c);
     if (c == NULL) {
         fprintf(stderr, "dpsctl: out of memory\n");
         return 1;
     }
     if (dpsctl_connstr_parse(cfg->connection_string, &c->cs, err, sizeof err) != 0) {
-        fprintf(stderr, "dpsctl: --login: %s\n", err);
+        fprintf(stderr, "dpsctl: %s: %s\n", login_opt, err);
         goto usage;
     }
     if (c->cs.key_name == NULL || c->cs.key == NULL) {
-        fprintf(stderr, "dpsctl: --login: the connection string needs SharedAccessKeyName "
-                        "and SharedAccessKey\n");
+        fprintf(stderr, "dpsctl: %s: the connection string needs SharedAccessKeyName "
+                        "and SharedAccessKey\n", login_opt);
         goto usage;
     }
     uint8_t *raw = NULL;
     size_t rawlen = 0;
     if (dps_b64_decode(c->cs.key, strlen(c->cs.key), &raw, &rawlen) != 0) {
-        fprintf(stderr, "dpsctl: --login: SharedAccessKey is not valid base64\n");
+        fprintf(stderr, "dpsctl: %s: SharedAccessKey is not valid base64\n", login_opt);
         goto usage;
     }
     dps_wipe(raw, rawlen);
@@ -82,7 +87,7 @@ int dpsctl_client_open(const dpsctl_client_config *cfg, dpsctl_client **out)
      * rather than offered behind a flag. */
     if (cfg->endpoint != NULL) {
         if (!starts_with_ci(cfg->endpoint, "https://") || cfg->endpoint[8] == '\0') {
-            fprintf(stderr, "dpsctl: --endpoint must be an https:// URL\n");
+            fprintf(stderr, "dpsctl: %s must be an https:// URL\n", endpoint_opt);
             goto usage;
         }
         c->base_url = strdup(cfg->endpoint);
@@ -104,11 +109,14 @@ int dpsctl_client_open(const dpsctl_client_config *cfg, dpsctl_client **out)
     /* Checked here so that a typo reads as a usage error, not as a TLS
      * failure later on. */
     if (cfg->cafile != NULL && access(cfg->cafile, R_OK) != 0) {
-        fprintf(stderr, "dpsctl: --cafile %s: cannot read the file\n", cfg->cafile);
+        fprintf(stderr, "dpsctl: %s %s: cannot read the file\n", cafile_opt, cfg->cafile);
         goto usage;
     }
     c->cafile = cfg->cafile;
+    c->cafile_option = cafile_opt;
+    c->cafile_env = cfg->cafile_env ? cfg->cafile_env : "DPSCTL_CA_FILE";
     c->timeout_s = cfg->timeout_s;
+    c->request_timeout_s = cfg->timeout_s;
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "dpsctl: cannot initialise libcurl\n");
@@ -246,6 +254,27 @@ static void one_line(char *dst, size_t dstlen, const char *src, size_t srclen)
     dst[o] = '\0';
 }
 
+/* IoT Hub's legacy error body (hubd, docs/hubd-api.md):
+ *   {"Message":"ErrorCode:<Name>;<text>","ExceptionMessage":"Tracking ID:..."}
+ * Prints "error <Name> (<status>): <text>" and returns true when body has
+ * that shape. */
+static bool report_hub_error(long status, const json_t *err)
+{
+    static const char prefix[] = "ErrorCode:";
+    const char *m = json_string_value(json_object_get(err, "Message"));
+    if (m == NULL || strncmp(m, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *name = m + sizeof prefix - 1;
+    size_t nlen = strcspn(name, ";");
+    const char *text = name[nlen] == ';' ? name + nlen + 1 : "(no message)";
+    char nbuf[64];
+    char msg[MESSAGE_MAX];
+    one_line(nbuf, sizeof nbuf, name, nlen);
+    one_line(msg, sizeof msg, text, strlen(text));
+    fprintf(stderr, "dpsctl: error %s (%ld): %s\n", nbuf, status, msg);
+    return true;
+}
+
 static void report_service_error(long status, const dps_buf *body)
 {
     char msg[MESSAGE_MAX];
@@ -254,7 +283,9 @@ static void report_service_error(long status, const dps_buf *body)
         err = json_loadb(body->data, body->len, 0, NULL);
     json_t *code = json_object_get(err, "errorCode");
     const char *text = json_string_value(json_object_get(err, "message"));
-    if (json_is_integer(code)) {
+    if (report_hub_error(status, err)) {
+        /* printed */
+    } else if (json_is_integer(code)) {
         one_line(msg, sizeof msg, text ? text : "(no message)", text ? strlen(text) : 12);
         fprintf(stderr, "dpsctl: error %lld (%ld): %s\n", (long long)json_integer_value(code),
                 status, msg);
@@ -275,12 +306,13 @@ static void report_transport_error(const dpsctl_client *c, CURLcode rc)
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
-        fprintf(stderr, "dpsctl: TLS failure with %s: %s (does --cafile / DPSCTL_CA_FILE "
-                        "name the CA that issued the server certificate?)\n",
-                c->base_url, detail);
+        fprintf(stderr, "dpsctl: TLS failure with %s: %s (does %s / %s name the CA that "
+                        "issued the server certificate?)\n",
+                c->base_url, detail, c->cafile_option, c->cafile_env);
         break;
     case CURLE_OPERATION_TIMEDOUT:
-        fprintf(stderr, "dpsctl: %s did not answer within %ld s\n", c->base_url, c->timeout_s);
+        fprintf(stderr, "dpsctl: %s did not answer within %ld s\n", c->base_url,
+                c->request_timeout_s);
         break;
     default:
         fprintf(stderr, "dpsctl: cannot reach %s: %s\n", c->base_url, detail);
@@ -292,7 +324,7 @@ static void report_transport_error(const dpsctl_client *c, CURLcode rc)
  * handle keeps only its connection cache. */
 static int setup_request(dpsctl_client *c, const char *method, const char *url,
                          const char *payload, size_t payload_len, bool has_body,
-                         struct curl_slist *headers, transfer *t)
+                         struct curl_slist *headers, long timeout_s, transfer *t)
 {
     CURL *h = c->curl;
     curl_easy_reset(h);
@@ -310,7 +342,9 @@ static int setup_request(dpsctl_client *c, const char *method, const char *url,
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     if (c->cafile != NULL)
         SET(CURLOPT_CAINFO, c->cafile);
-    SET(CURLOPT_TIMEOUT, c->timeout_s);
+    c->request_timeout_s = timeout_s;
+    if (timeout_s > 0)
+        SET(CURLOPT_TIMEOUT, timeout_s);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_ERRORBUFFER, c->errbuf);
     SET(CURLOPT_USERAGENT, "dpsctl/" DPSCTL_VERSION);
@@ -333,7 +367,7 @@ static int setup_request(dpsctl_client *c, const char *method, const char *url,
 }
 
 static struct curl_slist *build_headers(const dpsctl_client *c, bool has_body,
-                                        const dpsctl_req_opts *o)
+                                        const dpsctl_req_opts *o, const char *const *extra)
 {
     struct curl_slist *list = NULL;
     char *token = dps_sas_build(c->cs.host_name, c->cs.key, c->cs.key_name,
@@ -342,7 +376,11 @@ static struct curl_slist *build_headers(const dpsctl_client *c, bool has_body,
     if (rc == 0)
         rc = add_header(&list, "Authorization", token);
     dps_free_secret_string(token);
-    if (rc == 0)
+    /* a streamed call names its own media type (text/event-stream) */
+    bool own_accept = false;
+    for (const char *const *h = extra; h != NULL && *h != NULL; h++)
+        own_accept = own_accept || starts_with_ci(*h, "Accept:");
+    if (rc == 0 && !own_accept)
         rc = add_header(&list, "Accept", "application/json");
     /* "Expect:" with nothing after it removes the header: libcurl would
      * otherwise hold large bodies back waiting for 100 Continue */
@@ -353,8 +391,19 @@ static struct curl_slist *build_headers(const dpsctl_client *c, bool has_body,
         else
             list = next;
     }
-    if (rc == 0 && has_body)
-        rc = add_header(&list, "Content-Type", "application/json; charset=utf-8");
+    if (rc == 0 && has_body) {
+        const char *type = "application/json; charset=utf-8";
+        if (o != NULL && o->raw_body != NULL)
+            type = o->content_type ? o->content_type : "application/octet-stream";
+        rc = add_header(&list, "Content-Type", type);
+    }
+    for (const char *const *h = extra; rc == 0 && h != NULL && *h != NULL; h++) {
+        struct curl_slist *next = curl_slist_append(list, *h);
+        if (next == NULL)
+            rc = -1;
+        else
+            list = next;
+    }
     if (rc == 0 && o != NULL && o->if_match != NULL)
         rc = add_header(&list, "If-Match", o->if_match);
     if (rc == 0 && o != NULL && o->continuation != NULL)
@@ -382,8 +431,15 @@ int dpsctl_call(dpsctl_client *c, const char *method, const char *path, const js
     transfer t = {.too_large = false, .continuation = NULL};
     dps_buf_init(&t.body, RESPONSE_MAX_BYTES);
 
-    bool has_body = body != NULL || (o != NULL && o->empty_body);
-    if (body != NULL) {
+    bool raw = o != NULL && o->raw_body != NULL;
+    bool has_body = body != NULL || raw || (o != NULL && o->empty_body);
+    if (raw) {
+        payload = malloc(o->raw_len + 1);
+        if (payload == NULL)
+            goto oom;
+        memcpy(payload, o->raw_body, o->raw_len);
+        payload[o->raw_len] = '\0';
+    } else if (body != NULL) {
         payload = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (payload == NULL)
             goto oom;
@@ -397,11 +453,13 @@ int dpsctl_call(dpsctl_client *c, const char *method, const char *path, const js
         goto oom;
     }
     url = dps_buf_take(&u);
-    headers = build_headers(c, has_body, o);
+    headers = build_headers(c, has_body, o, o != NULL ? o->headers : NULL);
     if (url == NULL || headers == NULL)
         goto oom;
-    if (setup_request(c, method, url, payload ? payload : "", payload ? strlen(payload) : 0,
-                      has_body, headers, &t) != 0) {
+    size_t payload_len = raw ? o->raw_len : payload ? strlen(payload) : 0;
+    long timeout_s = (o != NULL && o->timeout_s > 0) ? o->timeout_s : c->timeout_s;
+    if (setup_request(c, method, url, payload ? payload : "", payload_len, has_body, headers,
+                      timeout_s, &t) != 0) {
         fprintf(stderr, "dpsctl: libcurl refused an option (is it built with HTTPS?)\n");
         goto done;
     }
@@ -521,4 +579,186 @@ int dpsctl_query_all(dpsctl_client *c, const char *path, const json_t *body, lon
     }
     *out = all;
     return 0;
+}
+
+/* State of one streamed GET, shared by the curl callbacks. */
+typedef struct {
+    const dpsctl_stream_opts *o;
+    long status;          /* of the final response, once its status line arrived */
+    bool headers_done;    /* the final response's header block is complete */
+    bool stopped;         /* on_data or *stop ended it */
+    bool failed;          /* on_data failed (reason printed) */
+    bool no_answer;       /* no response headers within the client's timeout */
+    bool idle;            /* nothing arrived for idle_max_s */
+    struct timespec started, last_data;
+    long answer_limit_s;
+    dps_buf error_body;   /* a non-2xx body, for the error line */
+} stream_state;
+
+static double seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static size_t on_stream_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    stream_state *st = userdata;
+    size_t n = size * nitems;
+    if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        /* "HTTP/1.1 200 OK": a new response (after an interim 1xx) */
+        const char *sp = memchr(buf, ' ', n);
+        st->status = sp != NULL ? strtol(sp + 1, NULL, 10) : 0;
+        st->headers_done = false;
+    } else if ((n == 2 && buf[0] == '\r' && buf[1] == '\n') || (n == 1 && buf[0] == '\n')) {
+        if (st->status >= 200) {
+            st->headers_done = true;
+            clock_gettime(CLOCK_MONOTONIC, &st->last_data);
+        }
+    }
+    return n;
+}
+
+static size_t on_stream_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    stream_state *st = userdata;
+    size_t n = size * nmemb;
+    clock_gettime(CLOCK_MONOTONIC, &st->last_data);
+    if (st->status < 200 || st->status > 299) {
+        /* an error answer is short; keep its start for the one-line report */
+        (void)dps_buf_append(&st->error_body, ptr, n);
+        return n;
+    }
+    int rc = st->o->on_data(st->o->arg, ptr, n);
+    if (rc == 0)
+        return n;
+    if (rc > 0)
+        st->stopped = true;
+    else
+        st->failed = true;
+    return 0; /* CURLE_WRITE_ERROR ends the transfer */
+}
+
+/* Called by libcurl about once a second even while nothing arrives: the
+ * place to notice Ctrl-C, a silent server, or a dead stream. */
+static int on_stream_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+                              curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    stream_state *st = userdata;
+    if (st->o->stop != NULL && *st->o->stop) {
+        st->stopped = true;
+        return 1;
+    }
+    if (!st->headers_done && seconds_since(&st->started) > (double)st->answer_limit_s) {
+        st->no_answer = true;
+        return 1;
+    }
+    if (st->headers_done && st->o->idle_max_s > 0 &&
+        seconds_since(&st->last_data) > (double)st->o->idle_max_s) {
+        st->idle = true;
+        return 1;
+    }
+    return 0;
+}
+
+int dpsctl_stream(dpsctl_client *c, const char *path, const dpsctl_stream_opts *o,
+                  dpsctl_stream_end *end)
+{
+    *end = DPSCTL_STREAM_CLOSED;
+    int exit_code = 1;
+    char *url = NULL;
+    struct curl_slist *headers = NULL;
+    stream_state st;
+    memset(&st, 0, sizeof st);
+    st.o = o;
+    st.answer_limit_s = c->timeout_s;
+    dps_buf_init(&st.error_body, 64 * 1024);
+    /* the unused transfer keeps setup_request's signature shared */
+    transfer t = {.too_large = false, .continuation = NULL};
+    dps_buf_init(&t.body, 1);
+
+    dps_buf u;
+    dps_buf_init(&u, 64 * 1024);
+    if (dps_buf_printf(&u, "%s%s?api-version=%s", c->base_url, path, c->api_version) != 0) {
+        dps_buf_free(&u);
+        goto oom;
+    }
+    url = dps_buf_take(&u);
+    headers = build_headers(c, false, NULL, o->headers);
+    if (url == NULL || headers == NULL)
+        goto oom;
+    /* no overall limit: the stream runs until duration_s or a stop */
+    if (setup_request(c, "GET", url, "", 0, false, headers, 0, &t) != 0) {
+        fprintf(stderr, "dpsctl: libcurl refused an option (is it built with HTTPS?)\n");
+        goto done;
+    }
+    CURL *h = c->curl;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                                        \
+    do {                                                                                     \
+        if (rc == CURLE_OK)                                                                  \
+            rc = curl_easy_setopt(h, opt, val);                                              \
+    } while (0)
+    SET(CURLOPT_CONNECTTIMEOUT, c->timeout_s);
+    if (o->duration_s > 0)
+        SET(CURLOPT_TIMEOUT, o->duration_s);
+    SET(CURLOPT_WRITEFUNCTION, on_stream_body);
+    SET(CURLOPT_WRITEDATA, &st);
+    SET(CURLOPT_HEADERFUNCTION, on_stream_header);
+    SET(CURLOPT_HEADERDATA, &st);
+    SET(CURLOPT_NOPROGRESS, 0L);
+    SET(CURLOPT_XFERINFOFUNCTION, on_stream_progress);
+    SET(CURLOPT_XFERINFODATA, &st);
+#undef SET
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "dpsctl: libcurl refused a streaming option\n");
+        goto done;
+    }
+    c->request_timeout_s = c->timeout_s;
+    clock_gettime(CLOCK_MONOTONIC, &st.started);
+    rc = curl_easy_perform(h);
+    bool ok_status = st.status >= 200 && st.status <= 299;
+    if (st.failed)
+        goto done;
+    if (st.stopped) {
+        *end = DPSCTL_STREAM_STOPPED;
+        exit_code = 0;
+    } else if (st.no_answer) {
+        fprintf(stderr, "dpsctl: %s did not answer within %ld s\n", c->base_url,
+                c->timeout_s);
+        exit_code = 3;
+    } else if (st.idle) {
+        fprintf(stderr, "dpsctl: nothing arrived from %s for %ld s; the connection seems dead\n",
+                c->base_url, o->idle_max_s);
+        exit_code = 3;
+    } else if (rc == CURLE_OPERATION_TIMEDOUT && st.headers_done && ok_status) {
+        *end = DPSCTL_STREAM_DURATION;
+        exit_code = 0;
+    } else if (rc == CURLE_OK && !ok_status) {
+        report_service_error(st.status, &st.error_body);
+    } else if (rc == CURLE_OK) {
+        *end = DPSCTL_STREAM_CLOSED;
+        exit_code = 0;
+    } else if (st.headers_done && ok_status) {
+        const char *detail = c->errbuf[0] != '\0' ? c->errbuf : curl_easy_strerror(rc);
+        fprintf(stderr, "dpsctl: the connection to %s broke: %s\n", c->base_url, detail);
+        exit_code = 3;
+    } else {
+        report_transport_error(c, rc);
+        exit_code = 3;
+    }
+    goto done;
+oom:
+    fprintf(stderr, "dpsctl: out of memory\n");
+done:
+    free_headers(headers);
+    free(url);
+    dps_buf_free(&st.error_body);
+    dps_buf_free(&t.body);
+    return exit_code;
 }

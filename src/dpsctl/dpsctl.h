@@ -24,6 +24,7 @@ typedef struct {
     dpsctl_args args;
     const char *group_name;               /* for hints: "enrollment" */
     const struct dpsctl_command *command; /* the command being run */
+    bool hub;                             /* a hub command: talks to hubd, not dpsd */
     dpsctl_output_format output;
     dpsctl_client_config config;          /* from global options / environment */
     dpsctl_client *client;                /* opened on first use */
@@ -40,7 +41,7 @@ typedef struct dpsctl_command {
 } dpsctl_command;
 
 typedef struct {
-    const char *name;    /* "enrollment" */
+    const char *name;    /* "enrollment", or words separated by one space ("hub device") */
     const char *summary;
     const dpsctl_command *commands;
     unsigned ncommands;
@@ -53,6 +54,13 @@ extern const dpsctl_group dpsctl_group_linked_hub;
 extern const dpsctl_group dpsctl_group_policy;
 extern const dpsctl_group dpsctl_group_connection_string;
 extern const dpsctl_group dpsctl_group_instance;
+/* Hub commands live in groups whose names start with "hub": "hub" itself
+ * and "hub device", "hub twin", ... (main.c matches the longest name). */
+extern const dpsctl_group dpsctl_group_hub;
+extern const dpsctl_group dpsctl_group_hub_device;
+extern const dpsctl_group dpsctl_group_hub_twin;
+extern const dpsctl_group dpsctl_group_hub_c2d;
+extern const dpsctl_group dpsctl_group_hub_connection_string;
 
 /* Prints "dpsctl: <message>" plus a hint naming the command's --help and
  * returns DPSCTL_EXIT_USAGE, so handlers can write `return dpsctl_usage(...)`. */

@@ -1,7 +1,9 @@
-/* dpsctl: the operator CLI of opendps, modelled on `az iot dps`.
- * This file finds the command (GROUP COMMAND), applies the global options
- * and the environment, prints help, and offers the services every command
- * shares: the lazily opened connection, usage errors, result printing. */
+/* dpsctl: the operator CLI of opendps, modelled on `az iot dps` (and on
+ * `az iot hub` for the hub commands).
+ * This file finds the command (GROUP [SUBGROUP] COMMAND), applies the global
+ * options and the environment, prints help, and offers the services every
+ * command shares: the lazily opened connection, usage errors, result
+ * printing. */
 #include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 
 #include "dpsctl.h"
 #include "fields.h"
+#include "hub.h"
 
 #ifndef DPSCTL_VERSION
 #define DPSCTL_VERSION "0"
@@ -22,7 +25,9 @@ static const dpsctl_group *const groups[] = {
     &dpsctl_group_enrollment,  &dpsctl_group_enrollment_group,
     &dpsctl_group_registration, &dpsctl_group_linked_hub,
     &dpsctl_group_policy,      &dpsctl_group_connection_string,
-    &dpsctl_group_instance,
+    &dpsctl_group_instance,    &dpsctl_group_hub,
+    &dpsctl_group_hub_device,  &dpsctl_group_hub_twin,
+    &dpsctl_group_hub_c2d,     &dpsctl_group_hub_connection_string,
 };
 #define N_GROUPS (sizeof groups / sizeof groups[0])
 
@@ -63,6 +68,9 @@ int dpsctl_connect(dpsctl_ctx *ctx, dpsctl_client **out)
 {
     *out = NULL;
     if (ctx->client == NULL) {
+        if (ctx->config.connection_string == NULL && ctx->hub)
+            return dpsctl_usage(ctx, "no hub connection string: give --hub-login or set "
+                                     "DPSCTL_HUB_CONNECTION_STRING");
         if (ctx->config.connection_string == NULL)
             return dpsctl_usage(ctx, "no connection string: give --login or set "
                                      "DPSCTL_CONNECTION_STRING");
@@ -106,26 +114,90 @@ static void print_version(void)
     printf("dpsctl (opendps) %s, libcurl %s\n", DPSCTL_VERSION, curl_version_info(CURLVERSION_NOW)->version);
 }
 
+/* Subgroups ("hub device") are reached through their parent's help. */
+static bool is_subgroup(const dpsctl_group *g) { return strchr(g->name, ' ') != NULL; }
+
+/* Groups of hub commands: "hub" and "hub ...". They take their connection
+ * from --hub-login / DPSCTL_HUB_CONNECTION_STRING, so that one shell can
+ * hold both a dpsd and a hub login. */
+static bool is_hub_group(const dpsctl_group *g)
+{
+    return strncmp(g->name, "hub", 3) == 0 && (g->name[3] == '\0' || g->name[3] == ' ');
+}
+
+/* True when the command lists opt in its own table: a global option listed
+ * there (--timeout of invoke-method) takes the command's meaning. */
+static bool command_owns(const dpsctl_command *c, dpsctl_opt opt)
+{
+    for (const dpsctl_cmd_opt *o = c->opts; o->opt != DPSCTL_OPT_NONE; o++) {
+        if (o->opt == opt)
+            return true;
+    }
+    return false;
+}
+
 static void print_main_help(void)
 {
-    printf("dpsctl - manage an opendps Device Provisioning Service (modelled on az iot dps)\n\n"
+    printf("dpsctl - manage an opendps Device Provisioning Service (modelled on az iot dps)\n"
+           "and its IoT hubs (modelled on az iot hub)\n\n"
            "Usage: dpsctl GROUP COMMAND [OPTIONS]\n\nGroups:\n");
-    for (size_t i = 0; i < N_GROUPS; i++)
-        printf("  %-20s%s\n", groups[i]->name, groups[i]->summary);
+    for (size_t i = 0; i < N_GROUPS; i++) {
+        if (!is_subgroup(groups[i]))
+            printf("  %-20s%s\n", groups[i]->name, groups[i]->summary);
+    }
     printf("\nGlobal options (valid everywhere):\n");
     dpsctl_args_print_help(stdout, NULL);
+    printf("\nHub commands take --hub-login, --hub-cafile and --hub-endpoint "
+           "($DPSCTL_HUB_CONNECTION_STRING,\n$DPSCTL_HUB_CA_FILE) instead of --login, --cafile "
+           "and --endpoint.\n");
     printf("\nRun 'dpsctl GROUP --help' for a group's commands and 'dpsctl GROUP COMMAND --help'\n"
            "for a command's options.\n"
            "Exit status: 0 success, 1 service error, 2 usage error, 3 connection or TLS "
            "failure.\n");
 }
 
+/* Lists the commands of g and of its subgroups ("device create"). */
 static void print_group_help(const dpsctl_group *g)
 {
     printf("Usage: dpsctl %s COMMAND [OPTIONS]\n\n%s\n\nCommands:\n", g->name, g->summary);
     for (unsigned i = 0; i < g->ncommands; i++)
-        printf("  %-20s%s\n", g->commands[i].name, g->commands[i].summary);
+        printf("  %-28s%s\n", g->commands[i].name, g->commands[i].summary);
+    size_t plen = strlen(g->name);
+    for (size_t k = 0; k < N_GROUPS; k++) {
+        const dpsctl_group *sub = groups[k];
+        if (strncmp(sub->name, g->name, plen) != 0 || sub->name[plen] != ' ')
+            continue;
+        for (unsigned i = 0; i < sub->ncommands; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s %s", sub->name + plen + 1, sub->commands[i].name);
+            printf("  %-28s%s\n", name, sub->commands[i].summary);
+        }
+    }
     printf("\nRun 'dpsctl %s COMMAND --help' for a command's options.\n", g->name);
+}
+
+/* The global options that apply to c: hub commands have their own
+ * connection options, and a command that owns a global option describes it
+ * among its own. */
+static void print_global_help(const dpsctl_group *g, const dpsctl_command *c)
+{
+    dpsctl_cmd_opt list[DPSCTL_OPT__COUNT + 1];
+    size_t n = 0;
+    bool hub = is_hub_group(g);
+    for (int i = DPSCTL_OPT_NONE + 1; i < DPSCTL_OPT__COUNT; i++) {
+        dpsctl_opt opt = (dpsctl_opt)i;
+        if (!dpsctl_opt_get(opt)->global || command_owns(c, opt))
+            continue;
+        if (hub && (opt == DPSCTL_OPT_LOGIN || opt == DPSCTL_OPT_CAFILE ||
+                    opt == DPSCTL_OPT_ENDPOINT))
+            continue;
+        const char *help = NULL;
+        if (hub && opt == DPSCTL_OPT_API_VERSION)
+            help = "hub api-version (default: " DPSCTL_HUB_API_VERSION ")";
+        list[n++] = (dpsctl_cmd_opt){opt, NULL, false, help};
+    }
+    list[n] = (dpsctl_cmd_opt){DPSCTL_OPT_NONE, NULL, false, NULL};
+    dpsctl_args_print_help(stdout, list);
 }
 
 static void print_command_help(const dpsctl_group *g, const dpsctl_command *c)
@@ -136,18 +208,42 @@ static void print_command_help(const dpsctl_group *g, const dpsctl_command *c)
         dpsctl_args_print_help(stdout, c->opts);
     }
     printf("\nGlobal options:\n");
-    dpsctl_args_print_help(stdout, NULL);
+    print_global_help(g, c);
     if (c->examples != NULL)
         printf("\nExamples:\n%s", c->examples);
 }
 
-static const dpsctl_group *find_group(const char *name)
+/* Number of leading words that spell g's name, 0 when they do not. */
+static int group_words(const dpsctl_group *g, const char *const *words, int nwords)
 {
-    for (size_t i = 0; i < N_GROUPS; i++) {
-        if (strcmp(groups[i]->name, name) == 0)
-            return groups[i];
+    const char *p = g->name;
+    int k = 0;
+    while (k < nwords) {
+        size_t len = strcspn(p, " ");
+        if (strlen(words[k]) != len || strncmp(words[k], p, len) != 0)
+            return 0;
+        k++;
+        if (p[len] == '\0')
+            return k;
+        p += len + 1;
     }
-    return NULL;
+    return 0;
+}
+
+/* The group spelled by the most leading words ("hub device" over "hub");
+ * *used is the number of words it takes. */
+static const dpsctl_group *find_group(const char *const *words, int nwords, int *used)
+{
+    const dpsctl_group *best = NULL;
+    *used = 0;
+    for (size_t i = 0; i < N_GROUPS; i++) {
+        int k = group_words(groups[i], words, nwords);
+        if (k > *used) {
+            *used = k;
+            best = groups[i];
+        }
+    }
+    return best;
 }
 
 static const dpsctl_command *find_command(const dpsctl_group *g, const char *name)
@@ -168,6 +264,35 @@ static const char *env_or(const char *given, const char *var)
     return (v != NULL && v[0] != '\0') ? v : NULL;
 }
 
+/* Connection settings of hub commands. dpsd's options are refused rather
+ * than ignored: a dpsd login would only earn a 401 from hubd. */
+static int apply_hub_connection(dpsctl_ctx *ctx)
+{
+    static const struct {
+        dpsctl_opt given, instead;
+    } dps_only[] = {{DPSCTL_OPT_LOGIN, DPSCTL_OPT_HUB_LOGIN},
+                    {DPSCTL_OPT_CAFILE, DPSCTL_OPT_HUB_CAFILE},
+                    {DPSCTL_OPT_ENDPOINT, DPSCTL_OPT_HUB_ENDPOINT}};
+    for (size_t i = 0; i < sizeof dps_only / sizeof dps_only[0]; i++) {
+        if (dpsctl_opt_value(ctx, dps_only[i].given) != NULL)
+            return dpsctl_usage(ctx, "--%s is for dpsd; hub commands take --%s",
+                                dpsctl_opt_get(dps_only[i].given)->name,
+                                dpsctl_opt_get(dps_only[i].instead)->name);
+    }
+    ctx->config.connection_string = env_or(dpsctl_opt_value(ctx, DPSCTL_OPT_HUB_LOGIN),
+                                           "DPSCTL_HUB_CONNECTION_STRING");
+    ctx->config.cafile = env_or(dpsctl_opt_value(ctx, DPSCTL_OPT_HUB_CAFILE),
+                                "DPSCTL_HUB_CA_FILE");
+    ctx->config.endpoint = dpsctl_opt_value(ctx, DPSCTL_OPT_HUB_ENDPOINT);
+    ctx->config.login_option = "--hub-login";
+    ctx->config.cafile_option = "--hub-cafile";
+    ctx->config.endpoint_option = "--hub-endpoint";
+    ctx->config.cafile_env = "DPSCTL_HUB_CA_FILE";
+    if (dpsctl_opt_value(ctx, DPSCTL_OPT_API_VERSION) == NULL)
+        ctx->config.api_version = DPSCTL_HUB_API_VERSION;
+    return DPSCTL_EXIT_OK;
+}
+
 /* Applies the global options to ctx. Returns an exit code. */
 static int apply_globals(dpsctl_ctx *ctx)
 {
@@ -175,7 +300,10 @@ static int apply_globals(dpsctl_ctx *ctx)
     if (out != NULL && dpsctl_output_parse(out, &ctx->output) != 0)
         return dpsctl_usage(ctx, "--output: '%s' is not json, table or tsv", out);
     ctx->config.timeout_s = DPSCTL_DEFAULT_TIMEOUT_S;
-    const char *timeout = dpsctl_opt_value(ctx, DPSCTL_OPT_TIMEOUT);
+    /* a command that owns --timeout parses it itself */
+    const char *timeout = command_owns(ctx->command, DPSCTL_OPT_TIMEOUT)
+                              ? NULL
+                              : dpsctl_opt_value(ctx, DPSCTL_OPT_TIMEOUT);
     if (timeout != NULL) {
         long long v;
         if (dpsctl_parse_long(timeout, 1, 3600, &v) != 0)
@@ -191,6 +319,8 @@ static int apply_globals(dpsctl_ctx *ctx)
                                            "DPSCTL_CONNECTION_STRING");
     ctx->config.cafile = env_or(dpsctl_opt_value(ctx, DPSCTL_OPT_CAFILE), "DPSCTL_CA_FILE");
     ctx->config.endpoint = dpsctl_opt_value(ctx, DPSCTL_OPT_ENDPOINT);
+    if (ctx->hub)
+        return apply_hub_connection(ctx);
     return DPSCTL_EXIT_OK;
 }
 
@@ -214,7 +344,7 @@ static int run_incomplete(dpsctl_ctx *ctx, const dpsctl_split *split, const dpsc
     if (g == NULL)
         return dpsctl_usage(ctx, "missing command group (enrollment, enrollment-group, "
                                  "registration, linked-hub, policy, connection-string, "
-                                 "instance)");
+                                 "instance, hub)");
     return dpsctl_usage(ctx, "missing command after '%s'", g->name);
 }
 
@@ -226,11 +356,12 @@ int main(int argc, char **argv)
     char err[512];
     int split_rc = dpsctl_args_split(argc, argv, &split, err, sizeof err);
     int rc;
-    const dpsctl_group *g = split.nwords > 0 ? find_group(split.words[0]) : NULL;
+    int gw = 0; /* words naming the group */
+    const dpsctl_group *g = find_group(split.words, split.nwords, &gw);
     const dpsctl_command *cmd = NULL;
     if (split_rc != 0) {
         ctx.group_name = g ? g->name : NULL;
-        ctx.command = (g && split.nwords > 1) ? find_command(g, split.words[1]) : NULL;
+        ctx.command = (g && split.nwords > gw) ? find_command(g, split.words[gw]) : NULL;
         rc = dpsctl_usage(&ctx, "%s", err);
         goto done;
     }
@@ -238,20 +369,22 @@ int main(int argc, char **argv)
         rc = dpsctl_usage(&ctx, "unknown command group '%s'", split.words[0]);
         goto done;
     }
-    if (g != NULL)
+    if (g != NULL) {
         ctx.group_name = g->name;
-    if (split.nwords < 2) {
+        ctx.hub = is_hub_group(g);
+    }
+    if (split.nwords <= gw) {
         rc = run_incomplete(&ctx, &split, g);
         goto done;
     }
-    cmd = find_command(g, split.words[1]);
+    cmd = find_command(g, split.words[gw]);
     if (cmd == NULL) {
-        rc = dpsctl_usage(&ctx, "unknown command '%s %s'", g->name, split.words[1]);
+        rc = dpsctl_usage(&ctx, "unknown command '%s %s'", g->name, split.words[gw]);
         goto done;
     }
     ctx.command = cmd;
-    if (split.nwords > 2) {
-        rc = dpsctl_usage(&ctx, "unexpected argument '%s'", split.words[2]);
+    if (split.nwords > gw + 1) {
+        rc = dpsctl_usage(&ctx, "unexpected argument '%s'", split.words[gw + 1]);
         goto done;
     }
     if (dpsctl_args_parse(&split, cmd->opts, &ctx.args, err, sizeof err) != 0) {

@@ -1,5 +1,7 @@
 /* dpsctl's self-contained parts: command-line splitting and parsing, option
- * values mapped to JSON fields, connection strings, and output formatting.
+ * values mapped to JSON fields, connection strings, output formatting, and
+ * the text helpers of the hub commands (Server-Sent Events, C2D properties,
+ * telemetry lines).
  * These files depend on libc, jansson and dpscommon only, so the test
  * compiles them in directly and links with dpscommon alone (the CLI's
  * libcurl and pki parts are covered by the integration tests). */
@@ -17,6 +19,7 @@
 #include "../../../src/dpsctl/args.c"
 #include "../../../src/dpsctl/connstr.c"
 #include "../../../src/dpsctl/fields.c"
+#include "../../../src/dpsctl/hub_util.c"
 #include "../../../src/dpsctl/output.c"
 
 /* argc of a NULL-terminated argv array declared in the test */
@@ -468,6 +471,223 @@ static void test_redact(void **state)
     json_decref(v);
 }
 
+/* ---- hub commands */
+
+/* The option table of `hub device create` in short: hub connection options
+ * are command options, not global ones. */
+static const dpsctl_cmd_opt hub_opts[] = {
+    {DPSCTL_OPT_DEVICE_ID, NULL, true, NULL},
+    {DPSCTL_OPT_AUTH_METHOD, NULL, false, NULL},
+    {DPSCTL_OPT_HUB_LOGIN, NULL, false, NULL},
+    {DPSCTL_OPT_HUB_ENDPOINT, NULL, false, NULL},
+    {DPSCTL_OPT_NONE, NULL, false, NULL},
+};
+
+static void test_hub_words_and_options(void **state)
+{
+    (void)state;
+    char *argv[] = {"dpsctl", "hub", "--hub-login", "HostName=h", "device", "create",
+                    "--device-id=d1", "--auth-method", "x509_ca", "-o", "table", NULL};
+    dpsctl_split s;
+    char err[256];
+    assert_int_equal(dpsctl_args_split(ARGC(argv), argv, &s, err, sizeof err), 0);
+    assert_int_equal(s.nwords, 3);
+    assert_string_equal(s.words[2], "create");
+    dpsctl_args a;
+    assert_int_equal(dpsctl_args_parse(&s, hub_opts, &a, err, sizeof err), 0);
+    assert_string_equal(a.val[DPSCTL_OPT_HUB_LOGIN], "HostName=h");
+    assert_string_equal(a.val[DPSCTL_OPT_DEVICE_ID], "d1");
+    assert_string_equal(a.val[DPSCTL_OPT_OUTPUT], "table");
+    /* dpsd commands do not take the hub options */
+    assert_int_equal(dpsctl_args_parse(&s, show_opts, &a, err, sizeof err), -1);
+    assert_string_equal(err, "option '--hub-login' is not valid here");
+    dpsctl_split_free(&s);
+}
+
+typedef struct {
+    char text[1024];
+    int calls;
+    int stop_after; /* 0: never */
+} sse_log;
+
+static int log_event(void *arg, const char *event, const char *id, const char *data, size_t len)
+{
+    sse_log *l = arg;
+    size_t used = strlen(l->text);
+    snprintf(l->text + used, sizeof l->text - used, "[%s|%s|%.*s]", event, id, (int)len, data);
+    l->calls++;
+    return (l->stop_after > 0 && l->calls >= l->stop_after) ? 1 : 0;
+}
+
+/* Feeds text to a fresh parser in pieces of step bytes (0: all at once). */
+static int feed_in_steps(const char *text, size_t step, size_t max, sse_log *l)
+{
+    dpsctl_sse p;
+    dpsctl_sse_init(&p, max);
+    size_t len = strlen(text);
+    int rc = 0;
+    for (size_t off = 0; rc == 0 && off < len; off += step ? step : len) {
+        size_t n = (step && off + step < len) ? step : len - off;
+        rc = dpsctl_sse_feed(&p, text + off, n, log_event, l);
+    }
+    dpsctl_sse_free(&p);
+    return rc;
+}
+
+static void test_sse_parser(void **state)
+{
+    (void)state;
+    /* hubd's shape, a heartbeat comment, CRLF and bare CR line ends, a
+     * multi-line data field, an event without data (dropped), fields
+     * without a space after the colon, and an unnamed event */
+    static const char stream[] = ": heartbeat\n\n"
+                                 "id: 17\nevent: telemetry\ndata: {\"a\":1}\n\n"
+                                 "id: 18\r\nevent: telemetry\r\ndata: line1\r\ndata:line2\r\n\r\n"
+                                 "event: telemetry\rid: 19\r\r"
+                                 "retry: 5\ndata\n\n"
+                                 "data:  two spaces\n\n"
+                                 "data: unterminated";
+    static const char expected[] = "[telemetry|17|{\"a\":1}][telemetry|18|line1\nline2]"
+                                   "[message|19|][message|19| two spaces]";
+    static const size_t steps[] = {0, 1, 2, 3, 7};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        sse_log l;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(feed_in_steps(stream, steps[i], 4096, &l), 0);
+        assert_string_equal(l.text, expected);
+    }
+    /* a stop from the callback ends the feed at once */
+    sse_log l;
+    memset(&l, 0, sizeof l);
+    l.stop_after = 1;
+    assert_int_equal(feed_in_steps(stream, 0, 4096, &l), 1);
+    assert_int_equal(l.calls, 1);
+    /* a line or an event longer than the bound is refused */
+    memset(&l, 0, sizeof l);
+    assert_int_equal(feed_in_steps("data: 0123456789abcdef\n\n", 3, 16, &l), -2);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(feed_in_steps("data: 01234567\ndata: 01234567\n\n", 0, 16, &l), -2);
+    assert_int_equal(l.calls, 0);
+}
+
+static void test_c2d_prop_headers(void **state)
+{
+    (void)state;
+    char err[256];
+    char **h = dpsctl_c2d_prop_headers("priority=high;source=ops,,empty=,eq=a=b", err,
+                                       sizeof err);
+    assert_non_null(h);
+    assert_string_equal(h[0], "x-hubd-prop-priority: high");
+    assert_string_equal(h[1], "x-hubd-prop-source: ops");
+    assert_string_equal(h[2], "x-hubd-prop-empty;");
+    assert_string_equal(h[3], "x-hubd-prop-eq: a=b");
+    assert_null(h[4]);
+    dpsctl_strv_free(h);
+    h = dpsctl_c2d_prop_headers("", err, sizeof err);
+    assert_non_null(h);
+    assert_null(h[0]);
+    dpsctl_strv_free(h);
+
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"novalue", "'novalue' is not name=value"},
+        {"=v", "a property name has 1 to 128 characters"},
+        {"sp ace=1", "property name 'sp ace' may hold only"},
+        {"a:b=1", "property name 'a:b' may hold only"},
+        {"A=1,a=2", "property 'a' given twice"},
+        {"empty=,EMPTY=x", "property 'EMPTY' given twice"},
+        {"k=\x01", "the value of 'k' holds a control character"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_null(dpsctl_c2d_prop_headers(bad[i].text, err, sizeof err));
+        assert_non_null(strstr(err, bad[i].why));
+    }
+    /* hubd's bounds: 32 properties, values up to 1024 bytes */
+    char many[33 * 8 + 1] = "";
+    for (int i = 0; i < 33; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "p%02d=1,", i);
+    assert_null(dpsctl_c2d_prop_headers(many, err, sizeof err));
+    assert_string_equal(err, "at most 32 properties");
+    many[32 * 6] = '\0';
+    h = dpsctl_c2d_prop_headers(many, err, sizeof err);
+    assert_non_null(h);
+    assert_non_null(h[31]);
+    dpsctl_strv_free(h);
+    char longval[1100] = "k=";
+    memset(longval + 2, 'v', 1025);
+    longval[1027] = '\0';
+    assert_null(dpsctl_c2d_prop_headers(longval, err, sizeof err));
+    assert_string_equal(err, "the value of 'k' is longer than 1024 bytes");
+}
+
+static void test_hub_values(void **state)
+{
+    (void)state;
+    assert_true(dpsctl_thumbprint_valid("0123456789abcdefABCDEF0123456789abcdef01"));
+    assert_true(dpsctl_thumbprint_valid(
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+    assert_false(dpsctl_thumbprint_valid("0123456789abcdef0123456789abcdef0123456"));
+    assert_false(dpsctl_thumbprint_valid("g123456789abcdef0123456789abcdef01234567"));
+    assert_false(dpsctl_thumbprint_valid(""));
+
+    char err[256];
+    json_t *v = dpsctl_parse_json_value("\"text\"", 100, err, sizeof err);
+    assert_true(json_is_string(v));
+    json_decref(v);
+    v = dpsctl_parse_json_value("[1, {\"a\": null}]", 100, err, sizeof err);
+    assert_true(json_is_array(v));
+    json_decref(v);
+    v = dpsctl_parse_json_value("42", 100, err, sizeof err);
+    assert_int_equal(json_integer_value(v), 42);
+    json_decref(v);
+    assert_null(dpsctl_parse_json_value("hello", 100, err, sizeof err));
+    assert_non_null(strstr(err, "not JSON"));
+    assert_null(dpsctl_parse_json_value("{\"a\":1,\"a\":2}", 100, err, sizeof err));
+    assert_null(dpsctl_parse_json_value("[1,2,3]", 4, err, sizeof err));
+    assert_string_equal(err, "longer than 4 bytes");
+    assert_null(dpsctl_parse_json_value("@/nonexistent/p.json", 100, err, sizeof err));
+    assert_string_equal(err, "cannot open /nonexistent/p.json");
+}
+
+static void test_event_line(void **state)
+{
+    (void)state;
+    json_t *ev = json_loads("{\"sequence\":17,\"enqueuedTimeUtc\":\"2026-03-02T08:15:30Z\","
+                            "\"hub\":\"hub1\",\"deviceId\":\"sensor-1\","
+                            "\"systemProperties\":{\"messageId\":\"m\"},"
+                            "\"applicationProperties\":{\"alert\":\"no\",\"n\":\"2\"},"
+                            "\"body\":\"{\\\"t\\\":1}\\n\\tend\"}",
+                            JSON_PRESERVE_ORDER, NULL);
+    assert_non_null(ev);
+    char *s = dpsctl_event_line(ev, DPSCTL_OUT_JSON);
+    assert_null(strchr(s, '\n'));
+    json_t *back = json_loads(s, 0, NULL);
+    assert_true(json_equal(back, ev));
+    json_decref(back);
+    free(s);
+    /* control characters in the body become spaces: one event, one line */
+    s = dpsctl_event_line(ev, DPSCTL_OUT_TABLE);
+    assert_string_equal(s, "2026-03-02T08:15:30Z  sensor-1  {\"t\":1}  end  alert=no n=2");
+    free(s);
+    s = dpsctl_event_line(ev, DPSCTL_OUT_TSV);
+    assert_string_equal(s, "17\t2026-03-02T08:15:30Z\tsensor-1\t{\"t\":1}  end\t"
+                           "{\"alert\":\"no\",\"n\":\"2\"}");
+    free(s);
+    json_decref(ev);
+
+    ev = json_loads("{\"sequence\":3,\"enqueuedTimeUtc\":\"t\",\"deviceId\":\"d\","
+                    "\"body\":\"/wA=\",\"bodyEncoding\":\"base64\"}",
+                    0, NULL);
+    s = dpsctl_event_line(ev, DPSCTL_OUT_TABLE);
+    assert_string_equal(s, "t  d  base64:/wA=");
+    free(s);
+    s = dpsctl_event_line(ev, DPSCTL_OUT_TSV);
+    assert_string_equal(s, "3\tt\td\tbase64:/wA=\t{}");
+    free(s);
+    json_decref(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -489,6 +709,11 @@ int main(void)
         cmocka_unit_test(test_output_single_object_without_columns),
         cmocka_unit_test(test_output_cuts_long_cells_and_flattens_lines),
         cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_hub_words_and_options),
+        cmocka_unit_test(test_sse_parser),
+        cmocka_unit_test(test_c2d_prop_headers),
+        cmocka_unit_test(test_hub_values),
+        cmocka_unit_test(test_event_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
