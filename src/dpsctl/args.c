@@ -101,6 +101,8 @@ static const dpsctl_opt_info catalogue[DPSCTL_OPT__COUNT] = {
                            "RegistrationStatusRead, RegistrationStatusWrite (space or comma "
                            "separated)"},
     [DPSCTL_OPT_KEY_TYPE] = {"key-type", 0, true, false, "TYPE", "primary or secondary"},
+    [DPSCTL_OPT_DURATION] = {"duration", 0, true, false, "SECONDS",
+                             "how long the token stays valid (default 3600)"},
 
     [DPSCTL_OPT_HUB_LOGIN] = {"hub-login", 0, true, false, "CONNSTR",
                               "hub connection string, e.g. iothubowner's (default: "

@@ -87,6 +87,8 @@ typedef enum {
     DPSCTL_OPT_DATA,
     DPSCTL_OPT_PROPS,
     DPSCTL_OPT_MESSAGE_ID,
+    /* SAS tokens */
+    DPSCTL_OPT_DURATION,
     DPSCTL_OPT__COUNT
 } dpsctl_opt;
 

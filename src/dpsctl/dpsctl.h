@@ -53,6 +53,7 @@ extern const dpsctl_group dpsctl_group_registration;
 extern const dpsctl_group dpsctl_group_linked_hub;
 extern const dpsctl_group dpsctl_group_policy;
 extern const dpsctl_group dpsctl_group_connection_string;
+extern const dpsctl_group dpsctl_group_sas_token;
 extern const dpsctl_group dpsctl_group_instance;
 /* Hub commands live in groups whose names start with "hub": "hub" itself
  * and "hub device", "hub twin", ... (main.c matches the longest name). */

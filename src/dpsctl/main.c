@@ -25,6 +25,7 @@ static const dpsctl_group *const groups[] = {
     &dpsctl_group_enrollment,  &dpsctl_group_enrollment_group,
     &dpsctl_group_registration, &dpsctl_group_linked_hub,
     &dpsctl_group_policy,      &dpsctl_group_connection_string,
+    &dpsctl_group_sas_token,
     &dpsctl_group_instance,    &dpsctl_group_hub,
     &dpsctl_group_hub_device,  &dpsctl_group_hub_twin,
     &dpsctl_group_hub_c2d,     &dpsctl_group_hub_connection_string,

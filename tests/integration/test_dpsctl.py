@@ -226,6 +226,27 @@ class EnrollmentJourneyTest(DpsctlBase):
         r = self.ctl("enrollment", "list", login=login, rc=1)
         self.assertOneLineError(r)
 
+    def test_sas_token_for_rest_clients(self):
+        # The token dpsctl prints works as the Authorization of a plain REST
+        # client, the way a curl user would use it.
+        rid = unique_id("sas")
+        token = self.ctl("sas-token", "generate", "--duration", "600", output="tsv").stdout.strip()
+        self.assertTrue(token.startswith("SharedAccessSignature "), token)
+        client = self.dpsd.client()
+        r = client.request("PUT", "/enrollments/%s" % rid, body={
+            "registrationId": rid, "attestation": {"type": "symmetricKey"}}, token=token)
+        self.assertEqual(r.status, 200, r)
+        r = client.request("GET", "/enrollments/%s" % rid, token=token)
+        self.assertEqual(r.status, 200, r)
+        # Signed with another key: refused.
+        other = self.ctl("sas-token", "generate", output="tsv",
+                         login="HostName=localhost:%d;SharedAccessKeyName=provisioningserviceowner;"
+                               "SharedAccessKey=%s" % (self.dpsd.port, random_key())).stdout.strip()
+        self.assertEqual(client.request("GET", "/enrollments/%s" % rid, token=other).status, 401)
+        r = self.ctl("sas-token", "generate", "--duration", "0", rc=2)
+        self.assertIn("--duration", r.stderr.splitlines()[0])
+        self.assertEqual(r.stdout, "")
+
     def test_missing_login_is_usage_error(self):
         r = run_dpsctl(["enrollment", "list"], cafile=self.dpsd.ca_file)
         self.assertEqual(r.returncode, 2, r.stderr)
