@@ -5,6 +5,7 @@
  * and derived values, and the store URL display. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,43 @@ static int check_listen(const char *value, char *err, size_t errlen)
     return dps_listen_addr_parse(value, NULL, err, errlen);
 }
 
+/* "ADDR[,ADDR]" or "" into out (NULL: only check); *n entries. */
+static int parse_mqtt_listen(const char *value, dps_listen_addr *out, size_t *n, char *err,
+                             size_t errlen)
+{
+    *n = 0;
+    for (const char *p = value; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        char item[300];
+        while (len > 0 && *p == ' ') {
+            p++;
+            len--;
+        }
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len == 0 || len >= sizeof item || *n == DPS_CONF_MAX_LIST) {
+            set_err(err, errlen, "'%s': up to %d addresses host:port or [ipv6]:port, or nothing",
+                    value, DPS_CONF_MAX_LIST);
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (dps_listen_addr_parse(item, out != NULL ? &out[*n] : NULL, err, errlen) != 0)
+            return -1;
+        (*n)++;
+        p += strcspn(p, ",");
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static int check_mqtt_listen(const char *value, char *err, size_t errlen)
+{
+    size_t n;
+    return parse_mqtt_listen(value, NULL, &n, err, errlen);
+}
+
 static int check_optional_host_name(const char *value, char *err, size_t errlen)
 {
     return value[0] == '\0' ? 0 : dps_host_port_check(value, err, errlen);
@@ -44,6 +82,34 @@ static int check_not_empty(const char *value, char *err, size_t errlen)
     return 0;
 }
 
+/* A comma-separated list of up to 8 api-version names (letters, digits,
+ * '-', '.'), or nothing. A string option rather than a list: lists cannot
+ * default to empty. */
+static int check_api_versions(const char *value, char *err, size_t errlen)
+{
+    size_t entries = 0;
+    const char *p = value;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        size_t ok = 0;
+        while (ok < n && (isalnum((unsigned char)p[ok]) || p[ok] == '-' || p[ok] == '.'))
+            ok++;
+        if (n == 0 || ok != n || n > 40) {
+            set_err(err, errlen, "'%s': comma-separated api-versions such as 2019-03-31",
+                    value);
+            return -1;
+        }
+        if (++entries > 8) {
+            set_err(err, errlen, "at most 8 api-versions");
+            return -1;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 #define FIELD(f) offsetof(struct dpsd_config, f)
@@ -53,6 +119,9 @@ static const dps_conf_option options[] = {
      check_listen,
      "HTTPS listen address(es): host:port or [ipv6]:port; port 0 picks a free port; "
      "repeat or separate with commas"},
+    {"mqtt_listen", DPS_CONF_STRING, FIELD(mqtt_listen), "127.0.0.1:8883", 0, 0, NULL,
+     "ADDR[,ADDR]", check_mqtt_listen,
+     "device API over MQTT (TLS) listen address(es), comma-separated; empty: no MQTT endpoint"},
     {"host_name", DPS_CONF_LIST, FIELD(host_name), "localhost", 0, 0, NULL, "NAME[,NAME]",
      dps_host_port_check,
      "host name(s) clients use for the service API; the first goes into the connection "
@@ -74,6 +143,24 @@ static const dps_conf_option options[] = {
      NULL, "BYTES", NULL, "largest request body accepted (bigger: 413)"},
     {"connection_timeout", DPS_CONF_INT, FIELD(connection_timeout), "60", 1, 3600, NULL,
      "SECONDS", NULL, "close a connection idle (or stalled mid-request) this long"},
+    {"retry_after", DPS_CONF_INT, FIELD(retry_after), "1", 1, 300, NULL, "SECONDS", NULL,
+     "retry-after devices get with every 202 of the device API (clients accept 1..300)"},
+    {"operation_ttl", DPS_CONF_INT, FIELD(operation_ttl), "600", 10, 86400, NULL, "SECONDS",
+     NULL, "how long a finished registration operation stays in memory for polls (later "
+     "polls are answered from the registration record)"},
+    {"max_operations", DPS_CONF_INT, FIELD(max_operations), "10000", 1, 10000000, NULL, "N",
+     NULL, "registration operations held in memory at once; beyond it registrations get 429"},
+    {"extra_api_versions", DPS_CONF_STRING, FIELD(extra_api_versions), "", 0, 0, NULL,
+     "VERSION[,VERSION]", check_api_versions,
+     "device api-versions to admit besides the built-in table (docs/device-api.md)"},
+    {"hub_timeout", DPS_CONF_INT, FIELD(hub_timeout), "10", 1, 300, NULL, "SECONDS", NULL,
+     "deadline of each registry call to a linked hub; a hub that misses it fails the "
+     "registration (503101)"},
+    {"hub_max_inflight", DPS_CONF_INT, FIELD(hub_max_inflight), "64", 1, 100000, NULL, "N",
+     NULL, "device provisionings talking to hubs at once; the rest wait their turn"},
+    {"hub_ca_file", DPS_CONF_STRING, FIELD(hub_ca_file), "", 0, 0, NULL, "FILE", NULL,
+     "PEM file of the CAs linked hubs' certificates must chain to (e.g. hubd's ca.pem); "
+     "empty: the system trust store"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -233,6 +320,18 @@ int dpsd_config_finish(dpsd_config *cfg, char *err, size_t errlen)
             return -1;
         }
         cfg->nlisten = i + 1;
+    }
+    if (parse_mqtt_listen(cfg->mqtt_listen, cfg->mqtt_addrs, &cfg->nmqtt, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < cfg->nmqtt; i++) {
+        for (size_t k = 0; k < cfg->nlisten; k++) {
+            const dps_listen_addr *a = &cfg->mqtt_addrs[i], *b = &cfg->listen_addrs[k];
+            if (a->port != 0 && a->port == b->port && strcmp(a->host, b->host) == 0) {
+                set_err(err, errlen, "listen and mqtt_listen both use %s port %u", a->host,
+                        (unsigned)a->port);
+                return -1;
+            }
+        }
     }
     return 0;
 }

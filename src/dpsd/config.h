@@ -34,10 +34,23 @@ struct dpsd_config {
     dps_log_level log_level;
     int64_t max_body_bytes;
     int64_t connection_timeout; /* seconds */
+    /* Device API and the registration engine (docs/device-api.md). */
+    int64_t retry_after;        /* seconds devices are told to wait between polls */
+    int64_t operation_ttl;      /* seconds a finished operation stays pollable in memory */
+    int64_t max_operations;     /* operations held at once; more registrations get 429 */
+    char *extra_api_versions;   /* comma-separated device api-versions admitted beyond the
+                                   built-in table ("" = none); split by main */
+    int64_t hub_timeout;        /* seconds per registry call to a hub */
+    int64_t hub_max_inflight;   /* hub jobs talking to hubs at once */
+    char *hub_ca_file;          /* CAs hub certificates must chain to; "" = system store */
+    char *mqtt_listen;          /* device API over MQTT: comma-separated listen addresses,
+                                   "" = no MQTT endpoint (a string: lists cannot be empty) */
 
     /* Filled by dpsd_config_finish: */
     dps_listen_addr listen_addrs[DPS_CONF_MAX_LIST];
     size_t nlisten;
+    dps_listen_addr mqtt_addrs[DPS_CONF_MAX_LIST]; /* parsed mqtt_listen */
+    size_t nmqtt;                                  /* 0: MQTT disabled */
     /* data_dir is made absolute, store and device_host_name get their
      * derived defaults. */
 

@@ -6,6 +6,7 @@
 #include "store/store.h"
 
 typedef struct dpsd_config dpsd_config; /* config.h */
+struct dps_engine;                      /* engine/registration.h */
 
 typedef struct {
     const dpsd_config *config;
@@ -15,6 +16,8 @@ typedef struct {
     char device_host[300];      /* host[:port] devices use as provisioning host */
     char https_url[320];        /* e.g. "https://127.0.0.1:8443": first HTTPS listener */
     char ca_cert_path[512];     /* CA certificate clients should trust ("" if configured certs) */
+    struct dps_engine *engine;  /* the registration engine behind the device API; NULL until
+                                   main starts it (the device API then answers 500) */
 } dpsd_ctx;
 
 #endif

@@ -10,8 +10,11 @@
 #include "common/log.h"
 #include "common/secret.h"
 #include "config.h"
+#include "engine/registration.h"
 #include "http/adapter.h"
+#include "hubclient/hub_client.h"
 #include "instance.h"
+#include "mqtt/device_mqtt.h"
 #include "net/https_server.h"
 #include "net/tls_server.h"
 
@@ -57,7 +60,49 @@ static int check_only(const dpsd_config *cfg)
     return 0;
 }
 
-static void print_startup(const dpsd_config *cfg, dpsd_ctx *ctx, const dps_https_server *srv)
+/* The registration engine and the hub client it provisions devices with,
+ * both on the daemon's event loop. */
+static int start_engine(dpsd_ctx *ctx, const dpsd_config *cfg, struct event_base *base,
+                        dps_hub_client **hubs, char *err, size_t errlen)
+{
+    dps_hub_client_options ho = {.base = base,
+                                 .ca_file = cfg->hub_ca_file,
+                                 .timeout_s = (int)cfg->hub_timeout,
+                                 .max_inflight = (size_t)cfg->hub_max_inflight};
+    *hubs = dps_hub_client_new(&ho, err, errlen);
+    if (*hubs == NULL)
+        return -1;
+    /* extra_api_versions is checked by the config table: at most 8
+     * comma-separated names. */
+    char copy[512];
+    const char *versions[DPS_REG_MAX_EXTRA_VERSIONS];
+    size_t nversions = 0;
+    snprintf(copy, sizeof copy, "%s", cfg->extra_api_versions);
+    for (char *p = copy; *p != '\0' && nversions < DPS_REG_MAX_EXTRA_VERSIONS;) {
+        versions[nversions++] = p;
+        p += strcspn(p, ",");
+        if (*p == ',')
+            *p++ = '\0';
+    }
+    dps_engine_options eo = {.store = ctx->store,
+                             .id_scope = ctx->id_scope,
+                             .retry_after_s = (int)cfg->retry_after,
+                             .operation_ttl_s = cfg->operation_ttl,
+                             .max_operations = (size_t)cfg->max_operations,
+                             .extra_api_versions = versions,
+                             .n_extra_api_versions = nversions,
+                             .provisioner = dps_hub_client_provisioner(*hubs)};
+    ctx->engine = dps_engine_new(&eo);
+    if (ctx->engine == NULL) {
+        snprintf(err, errlen, "cannot start the registration engine");
+        dps_hub_client_free(hubs);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_startup(const dpsd_config *cfg, dpsd_ctx *ctx, const dps_https_server *srv,
+                          const dpsd_mqtt_endpoint *mqtt)
 {
     char store[1200];
     dpsd_config_store_display(cfg->store, store, sizeof store);
@@ -68,6 +113,8 @@ static void print_startup(const dpsd_config *cfg, dpsd_ctx *ctx, const dps_https
     for (size_t i = 0; i < dps_https_server_listener_count(srv); i++)
         printf("https: listening on %s (service, admin and device APIs)\n",
                dps_https_server_listener_url(srv, i));
+    for (size_t i = 0; i < dpsd_mqtt_listener_count(mqtt); i++)
+        printf("mqtts: listening on %s (device MQTT endpoint)\n", dpsd_mqtt_listener_url(mqtt, i));
     printf("service host: %s\n", ctx->service_host);
     if (ctx->ca_cert_path[0] != '\0')
         printf("ca certificate: %s\n", ctx->ca_cert_path);
@@ -126,6 +173,8 @@ int main(int argc, char *argv[])
     struct event *sigint = NULL;
     SSL_CTX *tls = NULL;
     dps_https_server *srv = NULL;
+    dps_hub_client *hubs = NULL;
+    dpsd_mqtt_endpoint *mqtt = NULL;
     bool instance_open = false;
 
     if (dpsd_instance_open(&ctx, &cfg, &tlsfiles, err, sizeof err) != 0) {
@@ -156,6 +205,11 @@ int main(int argc, char *argv[])
         goto out;
     }
 
+    if (start_engine(&ctx, &cfg, base, &hubs, err, sizeof err) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+
     dps_https_server_options so = {
         .listen = cfg.listen_addrs,
         .nlisten = cfg.nlisten,
@@ -177,7 +231,21 @@ int main(int argc, char *argv[])
         goto out;
     }
 
-    print_startup(&cfg, &ctx, srv);
+    /* The device API over MQTT shares the HTTPS listener's certificate; an
+     * empty mqtt_listen turns it off. */
+    if (cfg.nmqtt > 0) {
+        dpsd_mqtt_options mo = {.base = base,
+                                .engine = ctx.engine,
+                                .listen = cfg.mqtt_addrs,
+                                .nlisten = cfg.nmqtt};
+        mqtt = dpsd_mqtt_start(tls, &mo, err, sizeof err);
+        if (mqtt == NULL) {
+            log_error("%s", err);
+            goto out;
+        }
+    }
+
+    print_startup(&cfg, &ctx, srv, mqtt);
     log_info("dpsd ready: id scope %s, %zu listener(s)", ctx.id_scope,
              dps_https_server_listener_count(srv));
 
@@ -190,6 +258,12 @@ int main(int argc, char *argv[])
 
 out:
     dps_https_server_free(&srv);
+    dpsd_mqtt_free(&mqtt); /* before the engine its connections call */
+    /* The hub client first: it drops its jobs without calling the engine
+     * back, then the engine frees the operations they belonged to. */
+    dps_hub_client_free(&hubs);
+    if (instance_open)
+        dps_engine_free(&ctx.engine);
     SSL_CTX_free(tls);
     if (sigterm != NULL)
         event_free(sigterm);

@@ -289,6 +289,7 @@ class Dpsd:
         "store": "store",
         "id scope": "id_scope",
         "https": "https",
+        "mqtts": "mqtts",
         "service host": "service_host",
         "ca certificate": "ca_file",
         "service connection string": "connection_string",
@@ -327,7 +328,10 @@ class Dpsd:
         os.makedirs(self.data_dir, exist_ok=True)
         self.generation += 1
         self.stderr_path = os.path.join(self.tmp, "dpsd.%d.stderr" % self.generation)
-        args = [binary("dpsd"), "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
+        # MQTT on a free port too: the default 127.0.0.1:8883 would make
+        # two daemons (or a running hubd) collide.
+        args = [binary("dpsd"), "--data-dir", self.data_dir, "--listen", "127.0.0.1:0",
+                "--mqtt-listen", "127.0.0.1:0"]
         args += self.extra_args
         self.args = args
         errf = open(self.stderr_path, "wb")

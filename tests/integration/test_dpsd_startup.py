@@ -57,8 +57,11 @@ class StartupOutputTest(StartupTestBase):
         self.assertEqual(lines[0], "opendps dpsd 0.1.0")
         self.assertEqual(lines[-1], "ready")
         keys = [l.split(":", 1)[0] for l in lines[1:-1]]
-        self.assertEqual(keys, ["data directory", "store", "id scope", "https", "service host",
-                                "ca certificate", "service connection string"], lines)
+        self.assertEqual(keys, ["data directory", "store", "id scope", "https", "mqtts",
+                                "service host", "ca certificate", "service connection string"],
+                         lines)
+        self.assertRegex(d.info["mqtts"], r"^listening on mqtts://127\.0\.0\.1:\d+ "
+                                          r"\(device MQTT endpoint\)$")
         self.assertEqual(os.path.realpath(d.info["data_dir"]), os.path.realpath(d.data_dir))
         self.assertTrue(os.path.isabs(d.info["data_dir"]))
         self.assertEqual(d.info["store"], "sqlite:%s/dpsd.db" % d.info["data_dir"])

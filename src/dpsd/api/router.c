@@ -3,19 +3,20 @@
  * (service-api.md §3). A path that matches a row with another method is
  * 405; no matching row is 404. Each row names the rights a caller needs
  * (any of them); rows with no rights do their own authentication (the
- * device API, later). */
+ * device API, whose SAS the registration engine checks). */
 #include "api/api.h"
 
 #include <strings.h>
 
 #include "api/admin_api.h"
+#include "api/device_api.h"
 #include "api/enroll_ops.h"
 #include "api/errors.h"
 #include "api/service_auth.h"
 #include "api/service_internal.h"
 
 #define PARAM "{}" /* a pattern segment that captures the decoded segment */
-#define MAX_PATTERN 4
+#define MAX_PATTERN 5 /* the device poll: {scope}/registrations/{id}/operations/{op} */
 
 typedef struct {
     dps_http_method method;
@@ -50,6 +51,14 @@ static const dps_route routes[] = {
      NULL},
     {DPS_HTTP_GET, {"registrations", PARAM}, REG_READ, dps_api__registration_get, NULL},
     {DPS_HTTP_DELETE, {"registrations", PARAM}, REG_WRITE, dps_api__registration_delete, NULL},
+    /* Device API (device-api.md §5.1): {idScope}/registrations/{id}/...;
+     * the engine authenticates the device. After the service rows so that
+     * POST /registrations/{groupId}/query stays the service query. */
+    {DPS_HTTP_PUT, {PARAM, "registrations", PARAM, "register"}, 0, dps_api__device_register,
+     NULL},
+    {DPS_HTTP_GET, {PARAM, "registrations", PARAM, "operations", PARAM}, 0,
+     dps_api__device_operation, NULL},
+    {DPS_HTTP_POST, {PARAM, "registrations", PARAM}, 0, dps_api__device_status, NULL},
 };
 
 static size_t pattern_len(const dps_route *r)

@@ -184,6 +184,22 @@ static dps_store_result explain_no_change(sqlite_store *s, dps_collection c, con
     return r;
 }
 
+/* Steps a write statement. In WAL mode a statement that read an older
+ * snapshot than the latest commit cannot upgrade to a writer and fails at
+ * once with SQLITE_BUSY_SNAPSHOT, without the busy handler: another handle
+ * wrote in between. Running the statement again (same bindings) reads the
+ * new snapshot, so the condition (ETag, existence) is judged against it. */
+#define WRITE_RETRIES 32
+static int step_write(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    for (int i = 0; (rc & 0xFF) == SQLITE_BUSY && i < WRITE_RETRIES; i++) {
+        sqlite3_reset(st);
+        rc = sqlite3_step(st);
+    }
+    return rc;
+}
+
 static dps_store_result sq_put(dps_store *base, dps_collection c, const dps_record *rec,
                                dps_put_mode mode, const char *expected_etag)
 {
@@ -210,7 +226,7 @@ static dps_store_result sq_put(dps_store *base, dps_collection c, const dps_reco
     if (rc != SQLITE_OK)
         return db_fail(s, st, rc, what, table);
 
-    rc = sqlite3_step(st);
+    rc = step_write(st);
     if (op == OP_INSERT && rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
         finish(st);
         return DPS_STORE_EXISTS;
@@ -238,7 +254,7 @@ static dps_store_result sq_del(dps_store *base, dps_collection c, const char *ke
         rc = bind_text(st, 2, expected_etag);
     if (rc != SQLITE_OK)
         return db_fail(s, st, rc, what, table);
-    rc = sqlite3_step(st);
+    rc = step_write(st);
     if (rc != SQLITE_DONE)
         return db_fail(s, st, rc, what, table);
     int changed = sqlite3_changes(s->db);
@@ -371,7 +387,7 @@ static dps_store_result sq_meta_set(dps_store *base, const char *name, const cha
         rc = bind_text(st, 2, value);
     if (rc != SQLITE_OK)
         return db_fail(s, st, rc, "set", "meta");
-    rc = sqlite3_step(st);
+    rc = step_write(st);
     if (rc != SQLITE_DONE)
         return db_fail(s, st, rc, "set", "meta");
     finish(st);

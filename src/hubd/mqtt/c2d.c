@@ -162,7 +162,7 @@ void hubd_c2d_pump(hubd_sessions *s, hubd_device *d)
     while (m != NULL && d->c2d_inflight < HUBD_MQTT_C2D_MAX_INFLIGHT) {
         hubd_mqtt_conn *c = d->conn;
         int qos = d->sub_qos[HUBD_SUB_C2D];
-        if (c == NULL || !hubd_conn_is_open(c) || qos < 0)
+        if (c == NULL || !dps_mqttsrv_conn_is_open(c) || qos < 0)
             return;
         hubd_c2d_msg *next = m->next;
         if (m->packet_id != 0) {
@@ -171,9 +171,13 @@ void hubd_c2d_pump(hubd_sessions *s, hubd_device *d)
             remove_msg(s, d, prev, m);
         } else {
             uint16_t id = 0;
-            if (hubd_conn_publish(c, m->data, m->topic_len, m->data + m->topic_len, m->body_len,
-                                  (uint8_t)qos, m->sent && qos > 0, &id) != 0)
-                return; /* the connection closed; detach may have changed the queue */
+            dps_mqttsrv_send_result r =
+                dps_mqttsrv_publish(c, m->data, m->topic_len, m->data + m->topic_len, m->body_len,
+                                    (uint8_t)qos, m->sent && qos > 0, &id);
+            if (r == DPS_MQTTSRV_BUSY)
+                return; /* the device's in-flight window is full: the next PUBACK pumps */
+            if (r != DPS_MQTTSRV_SENT)
+                return; /* closed (detach may have changed the queue), or unencodable */
             m->sent = true;
             if (qos == 0) {
                 remove_msg(s, d, prev, m); /* QoS 0: sent is settled */
@@ -221,15 +225,4 @@ void hubd_c2d_prune(hubd_sessions *s, hubd_device *d, bool all)
             prev = m;
         m = next;
     }
-}
-
-bool hubd_c2d_id_in_use(const hubd_device *d, uint16_t packet_id)
-{
-    if (d->c2d_inflight == 0)
-        return false;
-    for (const hubd_c2d_msg *m = d->c2d_head; m != NULL; m = m->next) {
-        if (m->packet_id == packet_id)
-            return true;
-    }
-    return false;
 }

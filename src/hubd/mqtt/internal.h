@@ -1,7 +1,9 @@
 /* What the files of the MQTT device endpoint share, and nobody else sees:
- * the named caps, the device entry, the connection, and the calls between
- *   endpoint.c    listeners, accept, connection cap, deferred frees
- *   connection.c  one connection's state machine, CONNECT and auth, I/O
+ * the named caps, the device entry, and the calls between
+ *   endpoint.c    start/stop over lib/mqttsrv (which owns sockets and
+ *                 connections), the session sweep timer
+ *   connection.c  the hub protocol on a connection: CONNECT and auth,
+ *                 packet dispatch, close
  *   topics.c      PUBLISH/SUBSCRIBE handling and what the hub publishes
  *   devtable.c    the device table (hash map by hub + device ID)
  *   sessions.c    sessions.h's API and session attach/detach
@@ -12,7 +14,6 @@
 #ifndef HUBD_MQTT_INTERNAL_H
 #define HUBD_MQTT_INTERNAL_H
 
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include "mqtt/mqtt.h"
 #include "mqtt/rules.h"
 #include "mqtt/sessions.h"
+#include "mqttsrv/mqtt_server.h"
 
 /* ---- caps (style.md practice 3) ------------------------------------------ */
 
@@ -78,9 +80,16 @@
 #define HUBD_MQTT_METHOD_MAX_PER_DEVICE 32
 #define HUBD_MQTT_METHOD_MAX_TOTAL 10000
 /* Listen addresses per endpoint. */
-#define HUBD_MQTT_MAX_LISTENERS 8
+#define HUBD_MQTT_MAX_LISTENERS DPS_MQTTSRV_MAX_LISTENERS
+/* QoS 1 publishes a device may leave unacknowledged: C2D keeps at most
+ * HUBD_MQTT_C2D_MAX_INFLIGHT of them; the rest is room for twin responses,
+ * notifications and method requests. Beyond it those go at QoS 0
+ * (hubd_topics_deliver). */
+#define HUBD_MQTT_MAX_INFLIGHT 64
 
-typedef struct hubd_mqtt_conn hubd_mqtt_conn;
+/* A device connection is lib/mqttsrv's; its protocol state is the
+ * hubd_device it authenticated as. */
+typedef dps_mqttsrv_conn hubd_mqtt_conn;
 typedef struct hubd_mqtt_endpoint hubd_mqtt_endpoint;
 typedef struct hubd_c2d_msg hubd_c2d_msg;
 typedef struct hubd_method_call hubd_method_call;
@@ -188,8 +197,6 @@ bool hubd_c2d_settle(hubd_sessions *s, hubd_device *d, uint16_t packet_id);
 void hubd_c2d_unflight(hubd_device *d);
 /* Drops expired messages (all of them when all is set). */
 void hubd_c2d_prune(hubd_sessions *s, hubd_device *d, bool all);
-/* True when packet_id is held by an in-flight message of d. */
-bool hubd_c2d_id_in_use(const hubd_device *d, uint16_t packet_id);
 
 /* ---- method calls (methods.c) -------------------------------------------- */
 
@@ -201,28 +208,15 @@ void hubd_methods_pump(hubd_ctx *ctx, hubd_device *d);
 void hubd_methods_response(hubd_ctx *ctx, hubd_device *d, dps_mqtt_str rid, int status,
                            const void *payload, size_t len);
 
-/* ---- connections (connection.c) ------------------------------------------ */
+/* ---- the hub protocol (connection.c) ------------------------------------- */
 
-/* Creates the connection for an accepted, TLS-wrapped socket (bev owned
- * from here on) and links it into ep. NULL on failure (bev freed). */
-hubd_mqtt_conn *hubd_conn_new(hubd_mqtt_endpoint *ep, hubd_ctx *ctx, struct bufferevent *bev,
-                              const char *peer);
-/* Closes at once: unlinks from the device, stops all callbacks, and hands
- * the memory to the endpoint's deferred free. Safe from any callback,
- * idempotent. */
-void hubd_conn_close(hubd_mqtt_conn *c, const char *why);
-/* Frees a closed connection (the endpoint's reaper, or endpoint free). */
-void hubd_conn_destroy(hubd_mqtt_conn *c);
-bool hubd_conn_is_open(const hubd_mqtt_conn *c);
-/* Queues a PUBLISH to the device. packet_id 0 picks a fresh one for QoS 1
- * (see *used_id). Returns 0, or -1 when the packet cannot be encoded or the
- * device is not reading (the connection is then closed). */
-int hubd_conn_publish(hubd_mqtt_conn *c, const char *topic, size_t topic_len, const void *payload,
-                      size_t len, uint8_t qos, bool dup, uint16_t *used_id);
-/* Queues any other encoded packet. 0 or -1 (closed, as above). */
-int hubd_conn_send(hubd_mqtt_conn *c, const dps_mqtt_packet *p);
-hubd_device *hubd_conn_device(const hubd_mqtt_conn *c);
-const char *hubd_conn_peer(const hubd_mqtt_conn *c);
+/* The callback table endpoint.c gives lib/mqttsrv; arg is the hubd_ctx. */
+extern const dps_mqttsrv_callbacks hubd_mqtt_protocol;
+
+static inline hubd_device *hubd_conn_device(const hubd_mqtt_conn *c)
+{
+    return dps_mqttsrv_conn_state(c);
+}
 
 /* ---- topics (topics.c) --------------------------------------------------- */
 
@@ -235,26 +229,10 @@ int hubd_topics_subscribe(hubd_ctx *ctx, hubd_mqtt_conn *c, hubd_device *d,
                           const dps_mqtt_subscribe *s);
 int hubd_topics_unsubscribe(hubd_mqtt_conn *c, hubd_device *d, const dps_mqtt_subscribe *s);
 /* Publishes on a topic of kind at the granted QoS if d is connected and
- * subscribed; quietly drops it otherwise. */
-void hubd_topics_deliver(hubd_device *d, hubd_sub_kind kind, const char *topic, size_t topic_len,
+ * subscribed; quietly drops it otherwise. A QoS 1 publish to a device
+ * that leaves HUBD_MQTT_MAX_INFLIGHT publishes unacknowledged goes at QoS
+ * 0 instead. 0 when sent, -1 when not (dropped, or the connection closed). */
+int hubd_topics_deliver(hubd_device *d, hubd_sub_kind kind, const char *topic, size_t topic_len,
                          const void *payload, size_t len);
-
-/* ---- endpoint (endpoint.c) ----------------------------------------------- */
-
-/* Connection bookkeeping for connection.c. */
-void hubd_endpoint_link(hubd_mqtt_endpoint *ep, hubd_mqtt_conn *c);
-void hubd_endpoint_defer_free(hubd_mqtt_endpoint *ep, hubd_mqtt_conn *c);
-/* Authenticated-connection slot: false when the cap is reached, unless
- * force (a device replacing its own connection, whose old slot is about to
- * be released). */
-bool hubd_endpoint_take_slot(hubd_mqtt_endpoint *ep, bool force);
-void hubd_endpoint_release_slot(hubd_mqtt_endpoint *ep);
-
-/* Intrusive list links of a connection, for endpoint.c. */
-typedef struct {
-    hubd_mqtt_conn *prev;
-    hubd_mqtt_conn *next;
-} hubd_conn_links;
-hubd_conn_links *hubd_conn_links_of(hubd_mqtt_conn *c);
 
 #endif

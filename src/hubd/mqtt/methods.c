@@ -139,9 +139,8 @@ static bool send_call(hubd_method_call *call)
                      call->handle);
     if (n < 0 || (size_t)n >= sizeof topic)
         return false;
-    if (hubd_conn_publish(d->conn, topic, (size_t)n, call->data + call->name_len + 1,
-                          call->payload_len, (uint8_t)d->sub_qos[HUBD_SUB_METHODS], false,
-                          NULL) != 0)
+    if (hubd_topics_deliver(d, HUBD_SUB_METHODS, topic, (size_t)n,
+                            call->data + call->name_len + 1, call->payload_len) != 0)
         return false;
     call->sent = true;
     arm(call, call->response_timeout_s);
@@ -150,7 +149,7 @@ static bool send_call(hubd_method_call *call)
 
 static bool can_send(const hubd_device *d)
 {
-    return d != NULL && d->conn != NULL && hubd_conn_is_open(d->conn) &&
+    return d != NULL && d->conn != NULL && dps_mqttsrv_conn_is_open(d->conn) &&
            d->sub_qos[HUBD_SUB_METHODS] >= 0;
 }
 

@@ -60,17 +60,6 @@ int hubd_mqtt_parse_username(dps_mqtt_str username, hubd_mqtt_username *out)
     return 0;
 }
 
-/* ---- keep-alive ---------------------------------------------------------- */
-
-int64_t hubd_mqtt_keepalive_timeout_ms(uint16_t keep_alive_s)
-{
-    if (keep_alive_s == 0)
-        return 0;
-    int64_t ms = (int64_t)keep_alive_s * 1500;
-    const int64_t cap = (int64_t)HUBD_MQTT_KEEPALIVE_CAP_S * 1000;
-    return ms < cap ? ms : cap;
-}
-
 /* ---- publish topics ------------------------------------------------------ */
 
 bool hubd_mqtt_query_raw(dps_mqtt_str query, const char *key, dps_mqtt_str *out)

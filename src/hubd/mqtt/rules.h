@@ -1,5 +1,5 @@
 /* The hub's MQTT wire rules as pure functions (hub.md section 8): the CONNECT
- * username, the keep-alive timeout, which topics a device may publish to and
+ * username, which topics a device may publish to and
  * subscribe to, and how a telemetry property bag becomes message properties.
  * No I/O, no state, no libevent: connection.c and topics.c call these, and
  * tests/unit/hubd_mqtt tests them on plain strings. */
@@ -16,7 +16,8 @@
 /* A $rid is echoed byte for byte; longer ones are refused so response
  * topics stay small (SDKs send UUIDs or short counters). */
 #define HUBD_MQTT_MAX_RID 128
-/* Server-side keep-alive timeout ceiling (hub.md 8.1). */
+/* Server-side keep-alive timeout ceiling (hub.md 8.1), handed to
+ * lib/mqttsrv, which applies the 1.5 x rule. */
 #define HUBD_MQTT_KEEPALIVE_CAP_S 1767
 
 /* ---- CONNECT username ---------------------------------------------------- */
@@ -32,13 +33,6 @@ typedef struct {
  * device ID. Query items (api-version, DeviceClientType, model-id, ...) are
  * not looked at (hub.md 10.4). */
 int hubd_mqtt_parse_username(dps_mqtt_str username, hubd_mqtt_username *out);
-
-/* ---- keep-alive ---------------------------------------------------------- */
-
-/* Milliseconds of silence after which the server closes the connection:
- * 1.5 x the client's keep-alive, at most HUBD_MQTT_KEEPALIVE_CAP_S; 0 for a
- * keep-alive of 0 (none). */
-int64_t hubd_mqtt_keepalive_timeout_ms(uint16_t keep_alive_s);
 
 /* ---- topics a device publishes to ---------------------------------------- */
 

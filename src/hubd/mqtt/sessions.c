@@ -56,7 +56,7 @@ hubd_device *hubd_sessions_attach(hubd_ctx *ctx, const char *hub, const char *de
     if (d == NULL)
         return NULL;
     if (d->conn != NULL)
-        hubd_conn_close(d->conn, "replaced by a new connection"); /* detaches */
+        dps_mqttsrv_close(d->conn, "replaced by a new connection"); /* detaches */
     if (d->has_session && dps_monotonic_ms() >= d->session_expires_ms)
         drop_session(s, d);
     if (clean)
@@ -153,7 +153,7 @@ void hubd_sessions_disconnect(hubd_ctx *ctx, const char *hub, const char *device
         return;
     hubd_device *d = hubd_devtable_find(ctx->sessions->table, hub, device_id);
     if (d != NULL && d->conn != NULL)
-        hubd_conn_close(d->conn, "disconnected by the service");
+        dps_mqttsrv_close(d->conn, "disconnected by the service");
 }
 
 void hubd_sessions_notify_desired(hubd_ctx *ctx, const char *hub, const char *device_id,

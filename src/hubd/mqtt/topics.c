@@ -15,14 +15,22 @@
 
 /* ---- publishing to the device -------------------------------------------- */
 
-void hubd_topics_deliver(hubd_device *d, hubd_sub_kind kind, const char *topic, size_t topic_len,
-                         const void *payload, size_t len)
+int hubd_topics_deliver(hubd_device *d, hubd_sub_kind kind, const char *topic, size_t topic_len,
+                        const void *payload, size_t len)
 {
     int qos = d->sub_qos[kind];
     if (d->conn == NULL || qos < 0)
-        return; /* not subscribed: MQTT has nobody to deliver to */
-    /* A failure closes the connection itself; nothing more to do here. */
-    (void)hubd_conn_publish(d->conn, topic, topic_len, payload, len, (uint8_t)qos, false, NULL);
+        return -1; /* not subscribed: MQTT has nobody to deliver to */
+    dps_mqttsrv_send_result r =
+        dps_mqttsrv_publish(d->conn, topic, topic_len, payload, len, (uint8_t)qos, false, NULL);
+    if (r == DPS_MQTTSRV_BUSY) {
+        /* The device leaves many QoS 1 publishes unacknowledged: a response
+         * it would not acknowledge either is better sent without the
+         * guarantee than not at all. */
+        r = dps_mqttsrv_publish(d->conn, topic, topic_len, payload, len, 0, false, NULL);
+    }
+    /* A failure has closed the connection itself; nothing more to do. */
+    return r == DPS_MQTTSRV_SENT ? 0 : -1;
 }
 
 /* $iothub/twin/res/{status}/?$rid={rid}[&$version={v}] */
@@ -153,10 +161,7 @@ static void on_twin_patch(hubd_ctx *ctx, hubd_device *d, const dps_mqtt_publish 
 int hubd_topics_publish(hubd_ctx *ctx, hubd_mqtt_conn *c, hubd_device *d,
                         const dps_mqtt_publish *p, const char **why)
 {
-    if (p->qos > 1) {
-        *why = "QoS 2 publish";
-        return -1;
-    }
+    /* QoS 2 never gets here: lib/mqttsrv closes on it. */
     if (p->topic.len > HUBD_MQTT_MAX_TOPIC) {
         *why = "topic too long";
         return -1;
@@ -181,10 +186,8 @@ int hubd_topics_publish(hubd_ctx *ctx, hubd_mqtt_conn *c, hubd_device *d,
         hubd_methods_response(ctx, d, r.rid, r.status, p->payload.ptr, p->payload.len);
         break;
     }
-    if (p->qos == 1) {
-        dps_mqtt_packet ack = {.type = DPS_MQTT_PUBACK, .u.packet_id = p->packet_id};
-        (void)hubd_conn_send(c, &ack); /* a failure has closed the connection */
-    }
+    if (p->qos == 1)
+        (void)dps_mqttsrv_puback(c, p->packet_id); /* a failure has closed the connection */
     return 0;
 }
 
@@ -212,11 +215,7 @@ int hubd_topics_subscribe(hubd_ctx *ctx, hubd_mqtt_conn *c, hubd_device *d,
         d->sub_qos[kind] = (int8_t)codes[i];
         added[kind] = true;
     }
-    dps_mqtt_packet ack = {.type = DPS_MQTT_SUBACK};
-    ack.u.suback.packet_id = s->packet_id;
-    ack.u.suback.codes.ptr = codes;
-    ack.u.suback.codes.len = s->count;
-    if (hubd_conn_send(c, &ack) != 0)
+    if (dps_mqttsrv_suback(c, s->packet_id, codes, s->count) != DPS_MQTTSRV_SENT)
         return 0; /* closed already */
     /* After the SUBACK, so the device sees it before what was waiting. */
     for (int k = 0; k < HUBD_SUB_KINDS; k++) {
@@ -234,7 +233,6 @@ int hubd_topics_unsubscribe(hubd_mqtt_conn *c, hubd_device *d, const dps_mqtt_su
         if (kind >= 0)
             d->sub_qos[kind] = -1;
     }
-    dps_mqtt_packet ack = {.type = DPS_MQTT_UNSUBACK, .u.packet_id = s->packet_id};
-    (void)hubd_conn_send(c, &ack);
+    (void)dps_mqttsrv_unsuback(c, s->packet_id);
     return 0;
 }

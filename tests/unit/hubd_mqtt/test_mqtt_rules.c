@@ -1,5 +1,5 @@
 /* hubd's MQTT wire rules (src/hubd/mqtt/rules.c): CONNECT username parsing,
- * keep-alive timeout, publish-topic routing, allowed subscription filters,
+ * publish-topic routing, allowed subscription filters,
  * raw $rid lookup and the telemetry property-bag mapping. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,19 +101,7 @@ static void test_username_not_nul_terminated(void **state)
     free(copy);
 }
 
-/* ---- keep-alive ---------------------------------------------------------- */
-
-static void test_keepalive(void **state)
-{
-    (void)state;
-    assert_int_equal(hubd_mqtt_keepalive_timeout_ms(0), 0);        /* none */
-    assert_int_equal(hubd_mqtt_keepalive_timeout_ms(1), 1500);
-    assert_int_equal(hubd_mqtt_keepalive_timeout_ms(180), 270000); /* Node */
-    assert_int_equal(hubd_mqtt_keepalive_timeout_ms(240), 360000); /* C SDK */
-    assert_int_equal(hubd_mqtt_keepalive_timeout_ms(1178), 1767000);
-    assert_int_equal(hubd_mqtt_keepalive_timeout_ms(1179), 1767000); /* capped */
-    assert_int_equal(hubd_mqtt_keepalive_timeout_ms(65535), 1767000);
-}
+/* (The keep-alive rule moved to lib/mqttsrv: tests/unit/mqttsrv.) */
 
 /* ---- publish routing ----------------------------------------------------- */
 
@@ -325,7 +313,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_username_forms),
         cmocka_unit_test(test_username_not_nul_terminated),
-        cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_route_telemetry),
         cmocka_unit_test(test_route_twin_and_methods),
         cmocka_unit_test(test_query_raw),
