@@ -1,16 +1,16 @@
 #!/bin/sh
-# Conformance suite: the unmodified Azure IoT Node.js SDKs against dpsd.
+# Conformance suite: the unmodified Azure IoT Node.js SDKs against dpsd and hubd.
 #
 #   tests/conformance/run.sh [--update-matrix] [test/FILE.test.js ...]
 #
 # Installs the pinned packages with `npm ci` when node_modules is missing or
 # package.json / package-lock.json / .npmrc changed since the last install
 # (a stamp file in node_modules records their hash), then runs lib/suite.js:
-# start dpsd, run test/*.test.js, stop dpsd (exit 0 required), check
+# start hubd and dpsd, run test/*.test.js, stop both (exit 0 required), check
 # docs/compatibility.md against the results. Exit status non-zero on any
 # failure.
 #
-# Environment: DPS_BIN_DIR (directory holding dpsd; default ../../build/bin
+# Environment: DPS_BIN_DIR (directory holding dpsd and hubd; default ../../build/bin
 # relative to this directory), CONF_NPM_TIMEOUT (seconds for npm ci, default
 # 600), and the bounds listed in lib/suite.js.
 set -eu

@@ -1,11 +1,12 @@
 'use strict';
 // Register a device with the unmodified azure-iot-provisioning-device client,
 // under a deadline (the SDK has none: it polls for ever while "assigning"),
-// cancelling the client when the deadline passes.
+// cancelling the client when the deadline passes; connect a device to its hub
+// with azure-iot-device + azure-iot-device-mqtt through GatewayHostName.
 
 const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
 const { SymmetricKeySecurityClient } = require('azure-iot-security-symmetric-key');
-const { SDK_TIMEOUT_MS } = require('./harness');
+const { SDK_TIMEOUT_MS, sdk, hubdFromEnv } = require('./harness');
 
 const TRANSPORTS = {
   http: () => new (require('azure-iot-provisioning-device-http').Http)(),
@@ -45,4 +46,57 @@ async function registerSymmetricKey({ transport, idScope, registrationId, key, p
   }
 }
 
-module.exports = { registerSymmetricKey, provisioningHost };
+// The device connection string a user writes after provisioning:
+// HostName = the assigned hub (it goes into the MQTT username and the SAS
+// audience), GatewayHostName = hubd's MQTT listener on loopback, where the
+// client actually connects (sdk-conformance.md §4, §10 step 4).
+function deviceConnectionString({ hubHost, deviceId, key }) {
+  return `HostName=${hubHost};DeviceId=${deviceId};SharedAccessKey=${key}`
+    + `;GatewayHostName=127.0.0.1:${hubdFromEnv().mqttPort}`;
+}
+
+// Open an azure-iot-device Client over MQTT (deadline on open()), with a
+// symmetric key (`key`) or a certificate (`x509`: {certFile, keyFile}). The
+// caller closes it with closeDevice().
+//
+// X.509: Client.fromConnectionString with `x509=true` drops GatewayHostName
+// (azure-iot-device 1.18.4 builds its X509AuthenticationProvider from
+// HostName and DeviceId only), so the client would look up the hub's name.
+// The SDK's public way around it is the provider's constructor, which takes
+// the whole transport configuration, gatewayHostName included.
+async function connectDevice({ hubHost, deviceId, key, x509 }) {
+  const fs = require('fs');
+  const { Client, X509AuthenticationProvider } = require('azure-iot-device');
+  const { Mqtt } = require('azure-iot-device-mqtt');
+  let client;
+  if (x509) {
+    const provider = new X509AuthenticationProvider({
+      host: hubHost,
+      deviceId,
+      gatewayHostName: `127.0.0.1:${hubdFromEnv().mqttPort}`,
+      x509: { cert: fs.readFileSync(x509.certFile, 'utf8'), key: fs.readFileSync(x509.keyFile, 'utf8') },
+    });
+    client = Client.fromAuthenticationProvider(provider, Mqtt);
+  } else {
+    client = Client.fromConnectionString(deviceConnectionString({ hubHost, deviceId, key }), Mqtt);
+  }
+  client.on('error', () => { /* reported through the failing call */ });
+  try {
+    await sdk('device Client.open over MQTT', () => client.open());
+  } catch (e) {
+    await closeDevice(client);
+    throw e;
+  }
+  return client;
+}
+
+async function closeDevice(client) {
+  if (!client) return;
+  try {
+    await sdk('device Client.close', () => client.close(), 5000);
+  } catch (_) { /* best effort: the process ends anyway */ }
+}
+
+module.exports = {
+  registerSymmetricKey, provisioningHost, deviceConnectionString, connectDevice, closeDevice,
+};

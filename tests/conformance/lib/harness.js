@@ -1,7 +1,8 @@
 'use strict';
 // Helpers shared by the test files: deadlines around SDK calls, cell-named
-// tests, pending placeholders, an independent HTTPS client for checking what
-// the server holds, and test data (IDs, keys, certificates, TPM keys).
+// tests, pending placeholders, independent HTTPS clients for checking what
+// dpsd and hubd hold (and hubd's telemetry stream), and test data (IDs,
+// keys, certificates, TPM keys).
 
 const crypto = require('crypto');
 const { execFileSync } = require('child_process');
@@ -9,10 +10,11 @@ const fs = require('fs');
 const https = require('https');
 const os = require('os');
 const path = require('path');
-const { dpsdFromEnv } = require('./servers');
+const {
+  dpsdFromEnv, hubdFromEnv, httpsJson, serviceSas, parseConnectionString,
+} = require('./servers');
 
 const SDK_TIMEOUT_MS = (Number(process.env.CONF_SDK_TIMEOUT) || 20) * 1000;
-const HTTP_TIMEOUT_MS = (Number(process.env.CONF_HTTP_TIMEOUT) || 15) * 1000;
 
 // Run one SDK call (a function returning a promise) under its own deadline.
 // The SDKs have no overall deadline of their own (sdk-conformance.md §8).
@@ -103,63 +105,93 @@ function deriveDeviceKey(groupKey, registrationId) {
     .update(registrationId, 'utf8').digest('base64');
 }
 
-// --- independent HTTPS view of the service API ------------------------------
+// --- independent HTTPS view of what the servers hold ---------------------------
 
-function parseConnectionString(cs) {
-  const out = {};
-  for (const part of cs.split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i)] = part.slice(i + 1);
-  }
-  return out;
-}
-
-function serviceSas(cs, ttlSeconds = 600) {
-  const { HostName, SharedAccessKeyName, SharedAccessKey } = parseConnectionString(cs);
-  const se = Math.floor(Date.now() / 1000) + ttlSeconds;
-  const sig = crypto.createHmac('sha256', Buffer.from(SharedAccessKey, 'base64'))
-    .update(`${HostName}\n${se}`).digest('base64');
-  // sr goes out exactly as signed (raw, as the Node service client sends it)
-  return `SharedAccessSignature sr=${HostName}&sig=${encodeURIComponent(sig)}`
-    + `&se=${se}&skn=${encodeURIComponent(SharedAccessKeyName)}`;
-}
-
-// A plain HTTPS request to dpsd that trusts only the CA dpsd printed; used to
-// check what the server holds independently of the SDK under test.
+// A plain HTTPS request to dpsd's service API that trusts only the CA dpsd
+// printed; used to check what the server holds independently of the SDK
+// under test.
 function dpsHttp(method, urlPath, body, headers = {}) {
   const dps = dpsdFromEnv();
-  const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
   const sep = urlPath.includes('?') ? '&' : '?';
+  return httpsJson({
+    port: dps.port,
+    caFile: dps.caFile,
+    method,
+    path: `${urlPath}${sep}api-version=2021-10-01`,
+    body,
+    headers: Object.assign({ Host: dps.serviceHost, Authorization: serviceSas(dps.connectionString) }, headers),
+  });
+}
+
+// The same for one hub of hubd's REST API (docs/hubd-api.md), trusting only
+// hubd's CA: the Host header and the token's sr name the hub, signed with its
+// iothubowner key; the certificate is checked under the hub's name.
+function hubHttp(hubHost, method, urlPath, body, headers = {}) {
+  const hub = hubdFromEnv();
+  const cs = hub.connectionStrings[hubHost];
+  if (!cs) throw new Error(`unknown hub ${hubHost} (hubd hosts ${hub.hosts.join(', ')})`);
+  const sep = urlPath.includes('?') ? '&' : '?';
+  return httpsJson({
+    port: hub.restPort,
+    caFile: hub.caFile,
+    servername: hubHost,
+    method,
+    path: `${urlPath}${sep}api-version=2021-04-12`,
+    body,
+    headers: Object.assign({ Host: hubHost, Authorization: serviceSas(cs) }, headers),
+  });
+}
+
+// Wait (bounded) for telemetry from one device on hubd's live stream
+// GET /_hubd/telemetry (Server-Sent Events, docs/hubd-api.md), reading from
+// sequence `since` on so nothing sent before the call is missed. Resolves to
+// the first event for which match(event) is true.
+function hubTelemetry(hubHost, match, { since = 0, ms = SDK_TIMEOUT_MS } = {}) {
+  const hub = hubdFromEnv();
   return new Promise((resolve, reject) => {
+    let buf = '';
+    let done = false;
+    const finish = (err, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.destroy();
+      if (err) reject(err); else resolve(value);
+    };
+    const timer = setTimeout(() => finish(new Error(`no matching telemetry on ${hubHost} within ${ms} ms`)), ms);
     const req = https.request({
       host: '127.0.0.1',
-      port: dps.port,
-      servername: 'localhost',
-      ca: fs.readFileSync(dps.caFile),
-      method,
-      path: `${urlPath}${sep}api-version=2021-10-01`,
+      port: hub.restPort,
+      servername: hubHost,
+      ca: fs.readFileSync(hub.caFile),
+      method: 'GET',
+      path: `/_hubd/telemetry?since=${since}`,
       agent: false,
-      timeout: HTTP_TIMEOUT_MS,
-      headers: Object.assign({
-        Host: dps.serviceHost,
-        Authorization: serviceSas(dps.connectionString),
-        Accept: 'application/json',
-      }, payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {},
-      headers),
-      checkServerIdentity: (host, cert) => require('tls').checkServerIdentity('localhost', cert),
+      headers: { Host: hubHost, Accept: 'text/event-stream', Authorization: serviceSas(hub.connectionStrings[hubHost]) },
+      checkServerIdentity: (host, cert) => require('tls').checkServerIdentity(hubHost, cert),
     }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json = null;
-        try { json = text ? JSON.parse(text) : null; } catch (_) { /* not JSON */ }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      if (res.statusCode !== 200) {
+        finish(new Error(`GET /_hubd/telemetry: ${res.statusCode} ${res.headers['content-type']}`));
+        return;
+      }
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
+          const event = (/^event: *(.*)$/m.exec(block) || [])[1];
+          if (!data || event !== 'telemetry') continue;
+          let msg;
+          try { msg = JSON.parse(data); } catch (e) { finish(new Error(`telemetry event is not JSON: ${data}`)); return; }
+          if (match(msg)) { finish(null, msg); return; }
+        }
       });
+      res.on('end', () => finish(new Error('telemetry stream ended')));
     });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer within ${HTTP_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    if (payload) req.write(payload);
+    req.on('error', (e) => finish(e));
     req.end();
   });
 }
@@ -219,6 +251,6 @@ function tpmEndorsementKey() {
 
 module.exports = {
   sdk, sdkError, viaCallback, cell, pending, CELL_ID, uid, randomKey, deriveDeviceKey,
-  dpsHttp, serviceSas, parseConnectionString, opensslCert, tpmEndorsementKey,
-  dpsdFromEnv, SDK_TIMEOUT_MS,
+  dpsHttp, hubHttp, hubTelemetry, serviceSas, parseConnectionString, opensslCert, tpmEndorsementKey,
+  dpsdFromEnv, hubdFromEnv, SDK_TIMEOUT_MS,
 };

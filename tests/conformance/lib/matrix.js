@@ -22,12 +22,9 @@ const END = '<!-- END GENERATED -->';
 // Every test name starts with the id of the cell it proves, in brackets.
 const CELL_ID = /^\[([a-z0-9][a-z0-9-]*)\] /;
 
-const NEEDS_DEVICE = 'needs issues 3 and 4 (hubd; device registration API)';
 const NEEDS_X509 = 'needs issue 5 (X.509 attestation)';
 const NEEDS_TPM = 'needs issue 6 (TPM attestation; swtpm in the harness)';
 const NEEDS_AMQP = 'needs an AMQP device endpoint (no issue filed yet)';
-const NEEDS_HUB = 'needs issue 3 (hubd)';
-const NEEDS_HUB_X509 = 'needs issues 3 and 5 (hubd; X.509 attestation)';
 
 // Sections of the matrix. A grid has rows x columns, each cell an id or a
 // reason why it does not apply; a list has one row per cell.
@@ -54,7 +51,7 @@ const SECTIONS = [
     notApplicable: { 'mqtt/tpm-individual': 'n/a: DPS has no TPM over MQTT' },
   },
   {
-    title: 'Hub device client (after provisioning, through `GatewayHostName`)',
+    title: 'Hub device client (connected to hubd through `GatewayHostName`)',
     packages: ['azure-iot-device', 'azure-iot-device-mqtt'],
     kind: 'grid',
     corner: 'Feature',
@@ -264,7 +261,7 @@ function main(argv) {
 }
 
 const NEEDS = {
-  DEVICE: NEEDS_DEVICE, X509: NEEDS_X509, TPM: NEEDS_TPM, AMQP: NEEDS_AMQP, HUB: NEEDS_HUB, HUB_X509: NEEDS_HUB_X509,
+  X509: NEEDS_X509, TPM: NEEDS_TPM, AMQP: NEEDS_AMQP,
 };
 
 module.exports = { CELL_ID, NEEDS, SECTIONS, allCells, evaluate, render, main };

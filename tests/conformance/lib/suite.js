@@ -1,7 +1,9 @@
 'use strict';
-// Suite driver: start dpsd, run the test files with Node's test runner in a
-// child process whose environment trusts dpsd's CA (NODE_EXTRA_CA_CERTS is
-// read only at process start) and preloads lib/preload.js, stop dpsd with
+// Suite driver: start hubd (two hubs) and dpsd (trusting hubd's CA for its
+// registry calls, with an MQTT listener), link both hubs into dpsd, run the
+// test files with Node's test runner in a child process whose environment
+// trusts both CAs (NODE_EXTRA_CA_CERTS, read only at process start, names a
+// bundle of the two) and preloads lib/preload.js, stop both servers with
 // SIGTERM (exit status must be 0), then check docs/compatibility.md against
 // the results.
 //
@@ -11,7 +13,7 @@
 //
 // Bounds: CONF_SUITE_TIMEOUT (s, default 600) for the whole test run,
 // 120 s per test (lib/harness.js), CONF_SDK_TIMEOUT (s, default 20) per SDK
-// call; DPS_START_TIMEOUT and DPS_STOP_TIMEOUT (s) for dpsd.
+// call; DPS_START_TIMEOUT and DPS_STOP_TIMEOUT (s) for each server.
 
 const { spawn } = require('child_process');
 const fs = require('fs');
@@ -33,19 +35,19 @@ function allTestFiles() {
 
 let currentRunner = null;
 
-// Interrupted (Ctrl-C, CTest timeout): take the runner and dpsd down with us.
+// Interrupted (Ctrl-C, CTest timeout): take the runner and the servers down with us.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     if (currentRunner) {
       try { process.kill(-currentRunner.pid, 'SIGKILL'); } catch (_) { /* gone */ }
     }
     log(`${sig}: stopping`);
-    process.exit(128 + os.constants.signals[sig]); // servers.js kills dpsd on exit
+    process.exit(128 + os.constants.signals[sig]); // servers.js kills the servers on exit
   });
 }
 
 // One `node --test` per file, one after the other: the files share one dpsd
-// and the paging tests need a quiet server. (--test-concurrency would do the
+// and one hubd, and the paging tests need a quiet server. (--test-concurrency would do the
 // same in one process, but Debian 12's Node 18 lacks it.) Results of all
 // files are appended to resultsFile. Resolves to the worst exit status.
 async function runTests(files, env, resultsFile) {
@@ -98,36 +100,50 @@ async function main(argv) {
   const files = named.length ? named : allTestFiles();
   const full = named.length === 0;
 
-  const dps = await servers.startDpsd();
-  log(`dpsd pid ${dps.pid} on port ${dps.port}, id scope ${dps.idScope}, data ${dps.dataDir}`);
-  const resultsFile = path.join(dps.tmp, 'results.jsonl');
-  const env = {
-    ...process.env,
-    ...servers.dpsdEnv(dps),
-    NODE_EXTRA_CA_CERTS: dps.caFile,
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS || ''} --require "${path.join(__dirname, 'preload.js')}"`.trim(),
-  };
-  delete env.NODE_TLS_REJECT_UNAUTHORIZED; // trust comes from the CA only
-
+  const tmp = servers.makeTemp();
+  const started = [];
   let failed = false;
-  let code;
+  let code = null; // test runner exit status; null when the servers did not start
   try {
-    code = await runTests(files, env, resultsFile);
+    const hub = await servers.startHubd({ tmp });
+    started.push(hub);
+    log(`hubd pid ${hub.pid}: REST port ${hub.port}, MQTT port ${hub.mqttPort}, hubs ${Object.keys(hub.hubs).join(', ')}`);
+    const dps = await servers.startDpsd({ tmp, hubCaFile: hub.caFile });
+    started.push(dps);
+    log(`dpsd pid ${dps.pid}: HTTPS port ${dps.port}, MQTT ${dps.listeners.mqtts || '(none)'}, id scope ${dps.idScope}`);
+    await servers.linkHubs(dps, hub);
+    log(`linked ${Object.keys(hub.hubs).length} hubs into dpsd; data in ${tmp}`);
+    const caBundle = servers.writeCaBundle(path.join(tmp, 'ca-bundle.pem'), [dps.caFile, hub.caFile]);
+    const env = {
+      ...process.env,
+      ...servers.serversEnv(dps, hub, caBundle),
+      NODE_EXTRA_CA_CERTS: caBundle,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS || ''} --require "${path.join(__dirname, 'preload.js')}"`.trim(),
+    };
+    delete env.NODE_TLS_REJECT_UNAUTHORIZED; // trust comes from the CAs only
+    code = await runTests(files, env, path.join(tmp, 'results.jsonl'));
+  } catch (e) {
+    failed = true;
+    log(`FAIL: ${e.message}`);
   } finally {
-    const st = await dps.stop('SIGTERM');
-    const stderr = fs.readFileSync(dps.stderrFile, 'utf8');
-    if (st.code !== 0) {
-      failed = true;
-      log(`FAIL: dpsd did not exit 0 after SIGTERM: ${JSON.stringify(st)}\n${servers.tail(dps.stderrFile)}`);
-    } else {
-      log('dpsd stopped with SIGTERM, exit status 0');
-    }
-    if (SANITIZER.test(stderr)) {
-      failed = true;
-      log(`FAIL: sanitizer report in dpsd stderr (${dps.stderrFile})`);
+    // dpsd first: it talks to hubd, not the other way round
+    for (const server of started.reverse()) {
+      const st = await server.stop('SIGTERM');
+      const stderr = fs.readFileSync(server.stderrFile, 'utf8');
+      if (st.code !== 0) {
+        failed = true;
+        log(`FAIL: ${server.name} did not exit 0 after SIGTERM: ${JSON.stringify(st)}\n${servers.tail(server.stderrFile)}`);
+      } else {
+        log(`${server.name} stopped with SIGTERM, exit status 0`);
+      }
+      if (SANITIZER.test(stderr)) {
+        failed = true;
+        log(`FAIL: sanitizer report in ${server.name} stderr (${server.stderrFile})`);
+      }
     }
   }
-  if (code !== 0) {
+  const resultsFile = path.join(tmp, 'results.jsonl');
+  if (code !== 0 && code !== null) {
     failed = true;
     log(`FAIL: test runner exit status ${code}`);
   }
@@ -151,8 +167,8 @@ async function main(argv) {
   } else {
     log('some files only: matrix not checked');
   }
-  if (!failed) servers.removeTemp(dps);
-  else log(`kept ${dps.tmp} (dpsd data, stderr and results)`);
+  if (!failed) servers.removeTemp(tmp);
+  else log(`kept ${tmp} (server data, stderr and results)`);
   log(failed ? 'FAILED' : 'OK');
   return failed ? 1 : 0;
 }
