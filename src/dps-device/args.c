@@ -95,7 +95,7 @@ static void usage(FILE *f)
 "hub:\n"
 "  --no-hub                     stop after registering\n"
 "  --hub-gateway ADDR[:PORT]    where to connect for the assigned hub, whose name\n"
-"                               need not resolve (default 127.0.0.1:8883)\n"
+"                               need not resolve (default 127.0.0.1:8884, hubd)\n"
 "  --hub-ca-file FILE           CA for the hub (default: --ca-file)\n"
 "  --messages N                 telemetry messages to send (default 5)\n"
 "  --interval-ms MS             pause between messages (default 1000)\n"
@@ -171,7 +171,7 @@ static void defaults(sim_config *cfg)
     cfg->mqtt_port = DPS_MQTT_TLS_PORT;
     cfg->timeout_s = 60;
     cfg->output = SIM_OUT_TEXT;
-    cfg->hub_gateway = "127.0.0.1:8883";
+    cfg->hub_gateway = "127.0.0.1:8884";
     cfg->messages = 5;
     cfg->interval_ms = 1000;
     cfg->count = 1;
