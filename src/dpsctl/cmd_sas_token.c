@@ -1,7 +1,8 @@
 /* dpsctl sas-token generate: a service SAS token signed with the login's
  * policy key, for tools that speak the REST APIs directly (curl). Like
- * `az iot dps generate-sas-token`; nothing is sent to the server. With a hub
- * login (--hub-login) it makes a hub service token the same way. */
+ * `az iot dps generate-sas-token`; nothing is sent to the server. Given a
+ * hub's connection string as --login it signs a hub service token the same
+ * way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

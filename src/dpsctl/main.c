@@ -284,7 +284,10 @@ static int apply_hub_connection(dpsctl_ctx *ctx)
                                            "DPSCTL_HUB_CONNECTION_STRING");
     ctx->config.cafile = env_or(dpsctl_opt_value(ctx, DPSCTL_OPT_HUB_CAFILE),
                                 "DPSCTL_HUB_CA_FILE");
-    ctx->config.endpoint = dpsctl_opt_value(ctx, DPSCTL_OPT_HUB_ENDPOINT);
+    /* Hub host names rarely resolve, so the endpoint is needed on almost
+     * every call: an environment variable saves repeating it. */
+    ctx->config.endpoint = env_or(dpsctl_opt_value(ctx, DPSCTL_OPT_HUB_ENDPOINT),
+                                  "DPSCTL_HUB_ENDPOINT");
     ctx->config.login_option = "--hub-login";
     ctx->config.cafile_option = "--hub-cafile";
     ctx->config.endpoint_option = "--hub-endpoint";
