@@ -393,7 +393,7 @@ export DPSCTL_CONNECTION_STRING='$DPS_CS'
 export DPSCTL_CA_FILE='$DPSD_CA'
 export DPSCTL_HUB_CONNECTION_STRING='$(hub_cs "$ASSIGNED_HUB")'
 export DPSCTL_HUB_CA_FILE='$HUBD_CA'
-export OPENDPS_HUB_ENDPOINT='$HUB_URL'
+export DPSCTL_HUB_ENDPOINT='$HUB_URL'
 export OPENDPS_ID_SCOPE='$ID_SCOPE'
 export OPENDPS_GROUP_KEY='$GROUP_KEY'
 EOF
@@ -415,10 +415,11 @@ print_summary() {
   say "export DPSCTL_CA_FILE=$DPSD_CA"
   say "export DPSCTL_HUB_CONNECTION_STRING='$(hub_cs "$ASSIGNED_HUB")'"
   say "export DPSCTL_HUB_CA_FILE=$HUBD_CA"
+  say "export DPSCTL_HUB_ENDPOINT=$HUB_URL"
   for h in "${hubs[@]}"; do say "# $h: $(hub_cs "$h")"; done
   say "$b/dpsctl registration list --group-id $group_id -o table"
-  say "$b/dpsctl hub device list --hub-endpoint $HUB_URL -o table"
-  say "$b/dpsctl hub monitor-events --hub-endpoint $HUB_URL -o table"
+  say "$b/dpsctl hub device list -o table"
+  say "$b/dpsctl hub monitor-events -o table"
 
   section "more devices"
   dev="$b/dps-device register --id-scope $ID_SCOPE"
