@@ -12,6 +12,7 @@ packages=(
   build-essential cmake pkg-config git
   libssl-dev openssl libevent-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev
   libcmocka-dev
+  libtss2-dev swtpm swtpm-tools tpm2-tools
   python3 curl ca-certificates
 )
 

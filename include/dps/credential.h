@@ -2,9 +2,10 @@
  *
  * A credential is a small vtable (style.md practice 12) the transports call:
  *   sign_sas      a SAS token for a resource (DPS and hub over SAS),
- *   tls_configure the client side of TLS (a client certificate for X.509).
+ *   tls_configure the client side of TLS (a client certificate for X.509),
+ *   identity      the registration ID the credential implies (optional).
  * Symmetric keys (individual, or derived from a group key) are provided here;
- * the X.509 and TPM issues add their providers behind the same two calls.
+ * X.509 certificates in dps/x509_credential.h; the TPM in dps/tpm.h.
  *
  * Ownership: every struct here is allocated by the caller. A credential must
  * outlive every client that uses it. Key material is copied into the
@@ -32,6 +33,19 @@ typedef struct {
     /* Called with the SSL_CTX of every new connection before the handshake;
      * NULL when the credential adds nothing to TLS. */
     dps_result (*tls_configure)(const dps_credential *cred, void *ssl_ctx);
+    /* The registration ID the credential itself names (X.509: the leaf's
+     * subject CN), used when the provisioning options give none; NULL (the
+     * member or its result) when the credential names nobody. */
+    const char *(*identity)(const dps_credential *cred);
+    /* TPM attestation (dps/tpm.h, tpm.md §4); NULL for other credentials.
+     * tpm_keys: the endorsement and storage root keys (base64 TPM2B_PUBLIC)
+     * for the register body; with them the first request goes without a SAS
+     * and expects the 401 challenge. tpm_activate: imports an activation blob
+     * (authenticationKey, base64) from the challenge or from the final
+     * registrationState.tpm; sign_sas signs with that key from then on. */
+    dps_result (*tpm_keys)(const dps_credential *cred, const char **ek_b64,
+                           const char **srk_b64);
+    dps_result (*tpm_activate)(const dps_credential *cred, const char *authentication_key_b64);
 } dps_credential_ops;
 
 struct dps_credential {

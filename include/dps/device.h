@@ -10,7 +10,9 @@
 #include "dps/prov_core.h"
 #include "dps/provisioning.h"
 #include "dps/result.h"
+#include "dps/tpm.h"
 #include "dps/wire.h"
+#include "dps/x509_credential.h"
 
 /* "0.1.0": the version the library was built as. */
 const char *dps_device_version(void);

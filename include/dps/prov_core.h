@@ -42,7 +42,7 @@ const char *dps_prov_status_name(dps_prov_status s);
  * Caps are in dps/wire.h; identifiers over their cap make the whole answer
  * DPS_E_TOO_LARGE, errorMessage is cut at DPS_MAX_ERROR_MESSAGE, a payload
  * over DPS_MAX_PAYLOAD is dropped and payload_dropped set (the assignment
- * itself is still good). About 10 KiB: not for a small stack. */
+ * itself is still good). About 13 KiB: not for a small stack. */
 typedef struct {
     dps_prov_status status;
     char registration_id[DPS_MAX_REGISTRATION_ID + 1];
@@ -57,6 +57,9 @@ typedef struct {
     char enrollment_group_id[DPS_MAX_GROUP_ID + 1]; /* symmetricKey or x509 group */
     char payload[DPS_MAX_PAYLOAD + 1];            /* compact JSON text, "" when absent or null */
     bool payload_dropped;                         /* there was one, over the cap */
+    /* registrationState.tpm.authenticationKey: a TPM registration's hub key,
+     * as an activation blob only the device's TPM can import (tpm.md §10) */
+    char tpm_authentication_key[DPS_MAX_TPM_AUTH_KEY + 1];
 } dps_registration_result;
 
 typedef enum {
@@ -78,6 +81,9 @@ typedef struct {
     int64_t error_code;
     char error_message[DPS_MAX_ERROR_MESSAGE + 1];
     char tracking_id[DPS_MAX_TRACKING_ID + 1];
+    /* the TPM challenge: a 401 body with authenticationKey (tpm.md §4.2) */
+    char authentication_key[DPS_MAX_TPM_AUTH_KEY + 1];
+    char key_name[DPS_MAX_KEY_NAME + 1];
 } dps_prov_response;
 
 /* ---- Identifier rules ----------------------------------------------------- */
@@ -106,6 +112,14 @@ DPS_NODISCARD dps_result dps_prov_sas_resource(const char *id_scope, const char 
 DPS_NODISCARD dps_result dps_prov_register_body(const char *registration_id,
                                                 const char *payload_json, char *out, size_t cap,
                                                 size_t *out_len);
+
+/* The TPM register body (tpm.md §4.1):
+ * {"registrationId":"<id>","tpm":{"endorsementKey":"<ek>","storageRootKey":"<srk>"}[,"payload":..]}.
+ * ek_b64 and srk_b64 must be non-empty base64 text. */
+DPS_NODISCARD dps_result dps_prov_register_body_tpm(const char *registration_id,
+                                                    const char *ek_b64, const char *srk_b64,
+                                                    const char *payload_json, char *out,
+                                                    size_t cap, size_t *out_len);
 
 /* ---- HTTPS (device-api.md §5) --------------------------------------------- */
 

@@ -1,6 +1,9 @@
 /* libdpsdevice: the provisioning client. Registers a device with a DPS
  * (opendps or Azure) over HTTPS or MQTT, polls until the operation is final
- * and returns the assignment.
+ * and returns the assignment. A TPM credential (dps/tpm.h) registers over
+ * HTTPS only: first request without a SAS, the 401 challenge imported into
+ * the TPM, the same request again with a SAS the TPM signed, then the polls;
+ * the final result's hub key is imported too.
  *
  *     dps_symmetric_key key;
  *     rc = dps_symmetric_key_init_group(&key, group_key, "sensor-0001");
@@ -9,7 +12,7 @@
  *     o.host = "localhost"; o.port = 8443; o.id_scope = scope;
  *     o.registration_id = "sensor-0001"; o.credential = &key.base;
  *     o.ca_file = "ca.pem";
- *     static dps_prov_client c;           (about 120 KiB)
+ *     static dps_prov_client c;           (about 140 KiB)
  *     static dps_registration_result r;
  *     rc = dps_prov_register(&c, &o, &r);
  *
@@ -43,7 +46,7 @@ typedef struct {
     const char *connect_address;     /* optional TCP address "addr[:port]" (port
                                         defaults to `port`); NULL: host */
     const char *id_scope;
-    const char *registration_id;
+    const char *registration_id;     /* NULL: the credential's identity (X.509: leaf CN) */
     const dps_credential *credential;
     const char *ca_file;             /* PEM file of trusted CAs; the server is always verified */
     const char *payload_json;        /* optional custom payload (any JSON text) */
@@ -63,6 +66,7 @@ void dps_prov_options_default(dps_prov_options *o);
  * All fields private. */
 typedef struct {
     const dps_prov_options *opt;
+    dps_prov_options opt_resolved;   /* opt with the registration ID filled in */
     dps_tls_conn tls;
     dps_mqtt_session mqtt;
     char host_header[DPS_MAX_HOST_NAME + 8];
@@ -72,6 +76,8 @@ typedef struct {
     int64_t sas_expiry_s;
     uint32_t rid_counter;
     char rid[DPS_MAX_RID + 1];
+    bool tpm_activated;              /* TPM: the challenge's key is in the TPM */
+    char tpm_skn[DPS_MAX_KEY_NAME + 1]; /* TPM: the challenge's keyName */
     char body[DPS_PROV_MAX_REQUEST];
     char req[DPS_PROV_MAX_REQUEST];
     uint8_t rx[DPS_HTTP_MAX_HEAD + 2 * DPS_PROV_MAX_BODY + 1];

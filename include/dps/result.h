@@ -36,6 +36,8 @@ typedef enum {
     DPS_E_BUSY,         /* called from inside one of the client's callbacks
                            where that call is not allowed, or not connected */
     DPS_E_CRYPTO,       /* OpenSSL failed (HMAC, context creation, CA file) */
+    DPS_E_TPM,          /* the TPM refused a command (dps/tpm.h; the response
+                           code is logged) */
 } dps_result;
 
 /* A stable upper-case name ("OK", "E_TIMEOUT", ...); never NULL. */

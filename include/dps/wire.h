@@ -16,6 +16,9 @@
 #define DPS_MAX_METHOD_NAME 128
 #define DPS_MAX_KEY_BYTES 128        /* decoded symmetric key (Azure: 32 or 64) */
 #define DPS_MAX_SAS_TOKEN 1024       /* a whole "SharedAccessSignature ..." */
+#define DPS_MAX_TPM_AUTH_KEY 3072    /* authenticationKey, base64 (tpm.md §6: ~1.1 kB
+                                        for RSA-2048 keys) */
+#define DPS_MAX_KEY_NAME 64          /* keyName of the TPM challenge ("registration") */
 
 /* ---- Registration result fields (device-api.md §5.4) ---------------------- */
 #define DPS_MAX_SUBSTATUS 48

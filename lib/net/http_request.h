@@ -6,6 +6,7 @@
 #define DPS_NET_HTTP_REQUEST_H
 
 #include <jansson.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 
 #define DPS_HTTP_MAX_SEGMENTS 16
@@ -39,6 +40,12 @@ typedef struct {
     const char *body;                       /* not NUL-terminated; NULL when empty */
     size_t body_len;
     const char *peer;                       /* client address, for logs */
+    /* The TLS client certificate, when the listener asked for one and the
+     * client sent it (X.509 attestation); NULL otherwise. client_chain is
+     * what the client sent after its leaf (intermediates, unverified), NULL
+     * or empty when nothing. Borrowed from the connection for the call. */
+    X509 *client_leaf;
+    STACK_OF(X509) *client_chain;
     /* Set by a transport that can answer later (net/http_pending.h: use
      * dps_http_defer, not these); NULL elsewhere (tests, fuzzers). */
     dps_http_pending *(*defer)(void *transport);

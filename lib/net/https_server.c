@@ -463,6 +463,15 @@ static void on_request(struct evhttp_request *ereq, void *arg)
     request_transport tr = {.s = s, .ereq = ereq, .pending = NULL};
     req.defer = server_defer;
     req.transport = &tr;
+    /* The client certificate the handshake asked for (tls_server.c), for
+     * X.509 attestation; the handler judges it, not the TLS layer. */
+    {
+        struct bufferevent *bev =
+            evhttp_connection_get_bufferevent(evhttp_request_get_connection(ereq));
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        req.client_leaf = SSL_get0_peer_certificate(ssl);
+        req.client_chain = SSL_get_peer_cert_chain(ssl);
+    }
 
     if (build_request(s, ereq, &req, headers, &body, &res) == 0)
         s->handle(s->arg, &req, &res);

@@ -123,3 +123,37 @@ int dps_host_port_check(const char *value, char *err, size_t errlen)
     }
     return 0;
 }
+
+int dps_listen_addr_parse_list(const char *name, char *const *items, size_t count,
+                               dps_listen_addr *out, size_t *n, char *err, size_t errlen)
+{
+    *n = 0;
+    if (count == 0) {
+        snprintf(err, errlen, "%s: at least one address is needed", name);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char reason[300];
+        if (dps_listen_addr_parse(items[i], &out[i], reason, sizeof reason) != 0) {
+            snprintf(err, errlen, "%s: %s", name, reason);
+            return -1;
+        }
+        *n = i + 1;
+    }
+    return 0;
+}
+
+const dps_listen_addr *dps_listen_addr_clash(const dps_listen_addr *a, size_t na,
+                                             const dps_listen_addr *b, size_t nb)
+{
+    for (size_t i = 0; i < na; i++)
+        for (size_t k = 0; k < nb; k++)
+            if (a[i].port != 0 && a[i].port == b[k].port && strcmp(a[i].host, b[k].host) == 0)
+                return &a[i];
+    return NULL;
+}
+
+bool dps_listen_addr_is_wildcard(const char *host)
+{
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}

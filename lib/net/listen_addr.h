@@ -4,6 +4,7 @@
 #ifndef DPS_NET_LISTEN_ADDR_H
 #define DPS_NET_LISTEN_ADDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,22 @@ typedef struct {
  * literal. out may be NULL to only validate. Returns 0, or -1 with the
  * reason (naming the text) in err. */
 int dps_listen_addr_parse(const char *text, dps_listen_addr *out, char *err, size_t errlen);
+
+/* Parses the count entries of a listen option called name into out (room
+ * for count) and sets *n to the number parsed. An empty list or a bad entry
+ * is -1 with "NAME: reason" in err. */
+int dps_listen_addr_parse_list(const char *name, char *const *items, size_t count,
+                               dps_listen_addr *out, size_t *n, char *err, size_t errlen);
+
+/* The first address of a that asks for the same fixed port on the same host
+ * as one of b (two listeners that could not both bind), or NULL. Port 0
+ * never clashes: each gets a free port. */
+const dps_listen_addr *dps_listen_addr_clash(const dps_listen_addr *a, size_t na,
+                                             const dps_listen_addr *b, size_t nb);
+
+/* True for "0.0.0.0" and "::", the any-address hosts: no client reaches a
+ * daemon by that name, so it goes into no certificate or connection string. */
+bool dps_listen_addr_is_wildcard(const char *host);
 
 /* "127.0.0.1:8443" / "[::1]:8443" into out (always NUL-terminated). */
 void dps_listen_addr_format(const dps_listen_addr *a, char *out, size_t outlen);

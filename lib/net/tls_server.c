@@ -38,6 +38,37 @@ static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *store)
     return 1;
 }
 
+/* Session resumption and client certificates: a resumed session carries
+ * the peer's leaf (in the session) but not the chain it sent (a ticket
+ * holds no chain, and the handshake has no Certificate message), so X.509
+ * attestation would see a leaf without its intermediates, and a revoked or
+ * re-enrolled device could skip presenting its chain at all. A session that
+ * holds a client certificate is therefore never resumed: the client does a
+ * full handshake and presents the chain again. Sessions without one (SAS
+ * devices, service callers) resume as usual. */
+static SSL_TICKET_RETURN no_resume_with_client_cert(SSL *s, SSL_SESSION *ss,
+                                                    const unsigned char *keyname,
+                                                    size_t keyname_len,
+                                                    SSL_TICKET_STATUS status, void *arg)
+{
+    (void)s;
+    (void)keyname;
+    (void)keyname_len;
+    (void)arg;
+    switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+        if (ss != NULL && SSL_SESSION_get0_peer(ss) != NULL)
+            return SSL_TICKET_RETURN_IGNORE_RENEW;
+        return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
+                                            : SSL_TICKET_RETURN_USE_RENEW;
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT:
+    default:
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+}
+
 SSL_CTX *dps_tls_server_ctx(const dps_tls_server_config *cfg, char *err, size_t errlen)
 {
     ERR_clear_error();
@@ -102,9 +133,17 @@ SSL_CTX *dps_tls_server_ctx(const dps_tls_server_config *cfg, char *err, size_t 
         goto fail;
     }
 
-    if (cfg->request_client_cert)
+    if (cfg->request_client_cert) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_client_cert);
-    else
+        /* Tickets are judged by the callback above; the stateful session
+         * cache (TLS 1.2 session IDs) is off so that no resumption path
+         * bypasses it. */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        if (SSL_CTX_set_session_ticket_cb(ctx, NULL, no_resume_with_client_cert, NULL) != 1) {
+            tls_err(err, errlen, "TLS: cannot set the session ticket callback");
+            goto fail;
+        }
+    } else
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     return ctx;
 

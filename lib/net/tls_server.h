@@ -14,7 +14,8 @@ typedef struct {
     /* Seam for X.509 attestation: when set, the server asks every client for
      * a certificate and accepts whatever arrives (or nothing); the
      * application decides later from the enrollment, not OpenSSL from a
-     * trust store. Off until the device API needs it. */
+     * trust store. A session that holds a client certificate is never
+     * resumed (tls_server.c says why); other sessions resume. */
     bool request_client_cert;
     /* Names the service in session resumption, so a session from one
      * daemon is never resumed on another that shares the certificate; NULL

@@ -29,6 +29,12 @@ X509 *dps_x509_parse_text(const char *text, size_t len, char *err, size_t errlen
  * form, version as an integer (3 for v3). Returns a new object or NULL. */
 json_t *dps_x509_info(const X509 *cert);
 
+/* A name in the form of the info block's subjectName / issuerName (a new
+ * string, free()) or NULL: the issuer of one certificate and the subject
+ * of the certificate that issued it print alike, which X.509 attestation
+ * uses to find stored certificates by name. */
+char *dps_x509_name_text(const X509_NAME *name);
+
 /* Upper-case hex SHA-1 (40 chars) / SHA-256 (64 chars) of the DER encoding. */
 int dps_x509_thumbprint_sha1(const X509 *cert, char out[41]);
 int dps_x509_thumbprint_sha256(const X509 *cert, char out[65]);

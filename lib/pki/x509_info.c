@@ -215,6 +215,14 @@ static json_t *name_string(const X509_NAME *name)
     return s;
 }
 
+char *dps_x509_name_text(const X509_NAME *name)
+{
+    json_t *s = name != NULL ? name_string(name) : NULL;
+    char *out = s != NULL ? strdup(json_string_value(s)) : NULL;
+    json_decref(s);
+    return out;
+}
+
 /* The same 7-digit form as dps_time_iso, built from the broken-down time:
  * certificates often say 9999-12-31, beyond the int64 nanosecond range that
  * dps_time_iso takes. */

@@ -32,6 +32,14 @@ enum {
     OPT_COUNT,
     OPT_PARALLEL,
     OPT_LOG_LEVEL,
+    OPT_X509_CERT,
+    OPT_X509_KEY,
+    OPT_X509_CHAIN,
+    OPT_X509_CA_CERT,
+    OPT_X509_CA_KEY,
+    OPT_X509_DAYS,
+    OPT_TPM,
+    OPT_TCTI,
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +65,14 @@ static const struct option long_opts[] = {
     {"count", required_argument, NULL, OPT_COUNT},
     {"parallel", required_argument, NULL, OPT_PARALLEL},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"x509-cert", required_argument, NULL, OPT_X509_CERT},
+    {"x509-key", required_argument, NULL, OPT_X509_KEY},
+    {"x509-chain", required_argument, NULL, OPT_X509_CHAIN},
+    {"x509-ca-cert", required_argument, NULL, OPT_X509_CA_CERT},
+    {"x509-ca-key", required_argument, NULL, OPT_X509_CA_KEY},
+    {"x509-days", required_argument, NULL, OPT_X509_DAYS},
+    {"tpm", no_argument, NULL, OPT_TPM},
+    {"tcti", required_argument, NULL, OPT_TCTI},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -67,7 +83,14 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: dps-device register --id-scope SCOPE --registration-id ID\n"
 "                           (--symmetric-key KEY | --group-key KEY) [options]\n"
+"       dps-device register --id-scope SCOPE --x509-cert FILE [--x509-key FILE]\n"
+"                           [--x509-chain FILE] [--registration-id ID] [options]\n"
+"       dps-device register --id-scope SCOPE --registration-id ID\n"
+"                           --x509-ca-cert FILE --x509-ca-key FILE [options]\n"
+"       dps-device register --id-scope SCOPE --tpm [--tcti TCTI] [options]\n"
+"       dps-device tpm-info [--tcti TCTI] [--output text|json]\n"
 "       dps-device derive-key --group-key KEY --registration-id ID\n"
+"       dps-device x509 make-ca|issue ...   (dps-device x509 --help)\n"
 "       dps-device --help | --version\n"
 "\n"
 "register: provisions a simulated device, prints its assignment, then connects\n"
@@ -82,10 +105,25 @@ static void usage(FILE *f)
 "  --mqtt-port PORT             MQTT port when HOST has none (default 8883)\n"
 "  --connect-address ADDR[:PORT] connect the TCP socket here instead of HOST\n"
 "  --id-scope SCOPE             ID scope of the DPS instance\n"
-"  --registration-id ID         registration ID (with --count: the prefix)\n"
+"  --registration-id ID         registration ID (with --count: the prefix; with\n"
+"                               --x509-cert: default the certificate's CN)\n"
 "  --symmetric-key KEY          individual enrollment key (base64)\n"
 "  --group-key KEY              enrollment group key (base64); the device key is\n"
 "                               derived from it and the registration ID\n"
+"  --x509-cert FILE             device certificate, PEM (X.509 attestation); further\n"
+"                               certificates in the file are sent as its chain\n"
+"  --x509-key FILE              its private key, PEM (default: the --x509-cert file)\n"
+"  --x509-chain FILE            intermediates to send, PEM, leaf side first, up to\n"
+"                               the certificate the enrollment names\n"
+"  --x509-ca-cert FILE          instead of --x509-cert: issue each device a fresh\n"
+"  --x509-ca-key FILE           certificate (CN = its registration ID) under this CA;\n"
+"                               the CA and --x509-chain are sent as its chain\n"
+"  --x509-days N                validity of those certificates (default 30)\n"
+"  --tpm                        TPM attestation (HTTPS): the TPM's endorsement key\n"
+"                               is the identity; the registration ID defaults to\n"
+"                               the one derived from it (see tpm-info)\n"
+"  --tcti TCTI                  how to reach the TPM (default %s;\n"
+"                               a real one: device:/dev/tpmrm0)\n"
 "  --ca-file FILE               CA certificate(s) to trust (default: system store)\n"
 "  --payload JSON               custom payload sent with the registration\n"
 "  --api-version VERSION        device API version (default %s)\n"
@@ -104,12 +142,13 @@ static void usage(FILE *f)
 "                               SIGINT or SIGTERM ends the run early\n"
 "\n"
 "several devices:\n"
-"  --count N                    run N devices ID-0001 .. ID-N (needs --group-key)\n"
+"  --count N                    run N devices ID-0001 .. ID-N (needs --group-key\n"
+"                               or --x509-ca-cert)\n"
 "  --parallel P                 devices at a time, 1..%d (default 1)\n"
 "\n"
 "  --log-level error|warn|info|debug   library log lines on stderr (default warn)\n"
 "  -h, --help, -V, --version\n",
-            DPS_PROV_DEFAULT_API_VERSION, SIM_MAX_PARALLEL);
+            DPS_TPM_DEFAULT_TCTI, DPS_PROV_DEFAULT_API_VERSION, SIM_MAX_PARALLEL);
 }
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -177,11 +216,22 @@ static void defaults(sim_config *cfg)
     cfg->count = 1;
     cfg->parallel = 1;
     cfg->log_level = DPS_DEVICE_LOG_WARN;
+    cfg->x509_days = 30;
 }
 
 static int check(sim_config *cfg)
 {
-    if (cfg->registration_id == NULL)
+    bool x509_file = cfg->x509_cert != NULL, x509_issued = cfg->x509_ca_cert != NULL;
+    if (strcmp(cfg->command, "tpm-info") == 0)
+        return 0; /* only --tcti, --output and --log-level matter */
+    if (cfg->tcti != NULL && !cfg->tpm)
+        return bad("%s: --tcti goes with --tpm", cfg->command);
+    if (cfg->tpm && cfg->transport != DPS_TRANSPORT_HTTPS)
+        return bad("%s: --tpm registers over https only (MQTT has no TPM flow)", cfg->command);
+    if (cfg->tpm && cfg->count > 1)
+        return bad("%s: --tpm runs one device (one TPM)", cfg->command);
+    if (cfg->registration_id == NULL && !cfg->tpm &&
+        !(x509_file && strcmp(cfg->command, "register") == 0))
         return bad("%s: --registration-id is required", cfg->command);
     if (strcmp(cfg->command, "derive-key") == 0) {
         if (cfg->group_key == NULL)
@@ -190,10 +240,23 @@ static int check(sim_config *cfg)
     }
     if (cfg->id_scope == NULL)
         return bad("%s: --id-scope is required", cfg->command);
-    if ((cfg->symmetric_key == NULL) == (cfg->group_key == NULL))
-        return bad("%s: give exactly one of --symmetric-key and --group-key", cfg->command);
-    if (cfg->count > 1 && cfg->group_key == NULL)
-        return bad("%s: --count needs --group-key (each device derives its own key)",
+    int kinds = (cfg->symmetric_key != NULL) + (cfg->group_key != NULL) + x509_file + x509_issued +
+                cfg->tpm;
+    if (kinds != 1)
+        return bad("%s: give exactly one of --symmetric-key, --group-key, --x509-cert, "
+                   "--x509-ca-cert and --tpm",
+                   cfg->command);
+    if (cfg->x509_key != NULL && !x509_file)
+        return bad("%s: --x509-key goes with --x509-cert", cfg->command);
+    if (cfg->x509_chain != NULL && !x509_file && !x509_issued)
+        return bad("%s: --x509-chain goes with --x509-cert or --x509-ca-cert", cfg->command);
+    if (x509_issued != (cfg->x509_ca_key != NULL))
+        return bad("%s: --x509-ca-cert and --x509-ca-key go together", cfg->command);
+    if (x509_file && cfg->x509_key == NULL)
+        cfg->x509_key = cfg->x509_cert; /* one file with certificate and key */
+    if (cfg->count > 1 && cfg->group_key == NULL && !x509_issued)
+        return bad("%s: --count needs --group-key or --x509-ca-cert (each device needs its "
+                   "own key or certificate)",
                    cfg->command);
     if (cfg->hub_ca_file == NULL)
         cfg->hub_ca_file = cfg->ca_file;
@@ -211,7 +274,8 @@ int sim_parse_args(int argc, char **argv, sim_config *cfg)
         printf("opendps dps-device %s\n", dps_device_version());
         return 1;
     }
-    if (argc < 2 || (strcmp(argv[1], "register") != 0 && strcmp(argv[1], "derive-key") != 0)) {
+    if (argc < 2 || (strcmp(argv[1], "register") != 0 && strcmp(argv[1], "derive-key") != 0 &&
+                     strcmp(argv[1], "tpm-info") != 0)) {
         fprintf(stderr, "dps-device: %s\n",
                 argc < 2 ? "a command is required" : "unknown command");
         usage(stderr);
@@ -245,6 +309,19 @@ int sim_parse_args(int argc, char **argv, sim_config *cfg)
         case OPT_REGISTRATION_ID: cfg->registration_id = a; break;
         case OPT_SYMMETRIC_KEY: cfg->symmetric_key = a; break;
         case OPT_GROUP_KEY: cfg->group_key = a; break;
+        case OPT_X509_CERT: cfg->x509_cert = a; break;
+        case OPT_X509_KEY: cfg->x509_key = a; break;
+        case OPT_X509_CHAIN: cfg->x509_chain = a; break;
+        case OPT_X509_CA_CERT: cfg->x509_ca_cert = a; break;
+        case OPT_X509_CA_KEY: cfg->x509_ca_key = a; break;
+        case OPT_X509_DAYS: rc = number("x509-days", a, 1, 3650, &cfg->x509_days); break;
+        case OPT_TPM: cfg->tpm = true; break;
+        case OPT_TCTI:
+            if (strlen(a) == 0 || strlen(a) > DPS_TPM_MAX_TCTI)
+                rc = bad("--tcti: 1..%d characters expected", DPS_TPM_MAX_TCTI);
+            else
+                cfg->tcti = a;
+            break;
         case OPT_CA_FILE: cfg->ca_file = a; break;
         case OPT_PAYLOAD: cfg->payload = a; break;
         case OPT_API_VERSION: cfg->api_version = a; break;

@@ -1,4 +1,5 @@
-/* One simulated device: derive or take its key, register, print the
+/* One simulated device: derive or take its key (or load or issue its X.509
+ * certificate), register, print the
  * assignment, then (unless --no-hub) connect to the assigned hub through the
  * gateway, report a twin property, send telemetry and answer direct methods
  * until the messages are out and --run-seconds have passed. */
@@ -136,24 +137,117 @@ static dps_result hub_session(const sim_config *cfg, const char *who,
     return rc;
 }
 
+/* The device's credential: a symmetric key or an X.509 certificate. */
+typedef struct {
+    dps_symmetric_key key;
+    dps_x509_credential x509;
+    const dps_credential *cred;
+} device_credential;
+
+static void credential_free(device_credential *c)
+{
+    dps_symmetric_key_wipe(&c->key);
+    dps_x509_credential_free(&c->x509);
+}
+
+/* Loads (or issues) the credential; *who becomes the registration ID the
+ * device goes by (an X.509 certificate's CN when none was given). Prints why
+ * it failed. */
+static dps_result load_credential(const sim_config *cfg, const char *registration_id,
+                                  device_credential *c, const char **who)
+{
+    memset(c, 0, sizeof *c);
+    *who = registration_id;
+    const char *label = registration_id != NULL ? registration_id : "device";
+    dps_device_logger log = {sim_log_sink, (void *)label, DPS_DEVICE_LOG_ERROR};
+    dps_result rc;
+    if (cfg->tpm_credential != NULL) { /* --tpm: tpm.c opened it and closes it */
+        c->cred = cfg->tpm_credential;
+        return DPS_OK;
+    }
+    if (cfg->x509_cert != NULL) {
+        rc = dps_x509_credential_init(&c->x509, cfg->x509_cert, cfg->x509_chain, cfg->x509_key,
+                                      &log);
+        if (rc != DPS_OK) {
+            sim_printf("%s: cannot load the X.509 credential: %s (the reason is on stderr)\n",
+                       label, dps_result_name(rc));
+            return rc;
+        }
+        c->cred = &c->x509.base;
+        if (*who == NULL && c->x509.common_name[0] != '\0')
+            *who = c->x509.common_name;
+        if (*who == NULL) {
+            sim_printf("%s: the certificate has no usable CN: give --registration-id\n", label);
+            return DPS_E_INVALID;
+        }
+    } else if (cfg->x509_ca_cert != NULL) {
+        char err[512];
+        char *cert = NULL, *key = NULL;
+        size_t cert_len = 0, key_len = 0;
+        if (sim_x509_issue_pem(cfg->x509_ca_cert, cfg->x509_ca_key, cfg->x509_chain,
+                               registration_id, cfg->x509_days, &cert, &cert_len, &key, &key_len,
+                               err, sizeof err) != 0) {
+            sim_printf("%s: cannot issue a device certificate: %s\n", label, err);
+            return DPS_E_INVALID;
+        }
+        rc = dps_x509_credential_init_pem(&c->x509, cert, cert_len, NULL, 0, key, key_len, &log);
+        sim_x509_free_pem(cert, cert_len);
+        sim_x509_free_pem(key, key_len);
+        if (rc != DPS_OK) {
+            sim_printf("%s: the issued certificate is unusable: %s\n", label,
+                       dps_result_name(rc));
+            return rc;
+        }
+        c->cred = &c->x509.base;
+    } else {
+        rc = cfg->group_key != NULL
+                 ? dps_symmetric_key_init_group(&c->key, cfg->group_key, registration_id)
+                 : dps_symmetric_key_init(&c->key, cfg->symmetric_key);
+        if (rc != DPS_OK) {
+            sim_printf("%s: invalid %s (base64 expected) or registration ID\n", label,
+                       cfg->group_key != NULL ? "--group-key" : "--symmetric-key");
+            return rc;
+        }
+        c->cred = &c->key.base;
+        return DPS_OK;
+    }
+    /* X.509: say which certificate, and warn when the service is bound to
+     * refuse it for its dates */
+    int64_t now = (int64_t)time(NULL);
+    if (cfg->count == 1)
+        sim_printf("%s: X.509 certificate CN=%s, %zu intermediate%s, SHA-256 thumbprint %s\n",
+                   *who, c->x509.common_name, c->x509.chain_len,
+                   c->x509.chain_len == 1 ? "" : "s", c->x509.thumbprint_sha256);
+    if (now < c->x509.not_before_s || now > c->x509.not_after_s) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the certificate is %s (the service will refuse it)",
+                 now > c->x509.not_after_s ? "expired" : "not valid yet");
+        sim_log_sink((void *)*who, DPS_DEVICE_LOG_WARN, msg);
+    }
+    return DPS_OK;
+}
+
 int sim_run_device(const sim_config *cfg, const char *registration_id,
                    sim_device_outcome *outcome)
 {
     memset(outcome, 0, sizeof *outcome);
     outcome->hub_rc = DPS_OK;
-    dps_symmetric_key key;
-    dps_result rc = cfg->group_key != NULL
-                        ? dps_symmetric_key_init_group(&key, cfg->group_key, registration_id)
-                        : dps_symmetric_key_init(&key, cfg->symmetric_key);
+    device_credential *cred = malloc(sizeof *cred);
+    if (cred == NULL) {
+        outcome->register_rc = DPS_E_IO;
+        return 1;
+    }
+    dps_result rc = load_credential(cfg, registration_id, cred, &registration_id);
     if (rc != DPS_OK) {
-        sim_printf("%s: invalid %s (base64 expected) or registration ID\n", registration_id,
-                   cfg->group_key != NULL ? "--group-key" : "--symmetric-key");
         outcome->register_rc = rc;
+        credential_free(cred);
+        free(cred);
         return 1;
     }
     device_state *st = malloc(sizeof *st);
     if (st == NULL) {
-        dps_symmetric_key_wipe(&key);
+        credential_free(cred);
+        free(cred);
         outcome->register_rc = DPS_E_IO;
         return 1;
     }
@@ -168,7 +262,7 @@ int sim_run_device(const sim_config *cfg, const char *registration_id,
     o.connect_address = cfg->connect_address;
     o.id_scope = cfg->id_scope;
     o.registration_id = registration_id;
-    o.credential = &key.base;
+    o.credential = cred->cred;
     o.ca_file = cfg->ca_file;
     o.payload_json = cfg->payload;
     if (cfg->api_version != NULL)
@@ -184,13 +278,14 @@ int sim_run_device(const sim_config *cfg, const char *registration_id,
     outcome->register_rc = rc;
     sim_print_assignment(cfg, registration_id, rc, &outcome->reg);
     if (rc == DPS_OK && !cfg->no_hub && !sim_stop) {
-        outcome->hub_rc = hub_session(cfg, registration_id, &outcome->reg, &key.base, st,
+        outcome->hub_rc = hub_session(cfg, registration_id, &outcome->reg, cred->cred, st,
                                       &outcome->messages_sent);
         if (outcome->hub_rc != DPS_OK)
             sim_printf("%s: hub session ended: %s\n", registration_id,
                        dps_result_name(outcome->hub_rc));
     }
-    dps_symmetric_key_wipe(&key);
+    credential_free(cred);
+    free(cred);
     free(st);
     return rc == DPS_OK && outcome->hub_rc == DPS_OK ? 0 : 1;
 }

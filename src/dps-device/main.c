@@ -36,12 +36,16 @@ static int derive_key(const sim_config *cfg)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "x509") == 0)
+        return sim_x509_main(argc, argv);
     sim_config cfg;
     int rc = sim_parse_args(argc, argv, &cfg);
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     if (strcmp(cfg.command, "derive-key") == 0)
         return derive_key(&cfg);
+    if (strcmp(cfg.command, "tpm-info") == 0)
+        return sim_tpm_info(&cfg);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -51,6 +55,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sim_set_log_level(cfg.log_level);
 
+    if (cfg.tpm)
+        return sim_run_tpm_device(&cfg);
     if (cfg.count > 1)
         return sim_run_fleet(&cfg);
     sim_device_outcome *o = calloc(1, sizeof *o);

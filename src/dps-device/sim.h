@@ -4,15 +4,19 @@
  *   args.c    the command line (getopt_long) into a sim_config
  *   device.c  one device: register, print the assignment, hub session
  *   fleet.c   --count N devices from one process, a small thread pool, summary
- *   output.c  printing (serialised across threads) and the library's log sink */
+ *   output.c  printing (serialised across threads) and the library's log sink
+ *   x509.c    `x509 make-ca|issue`, and certificates issued for a fleet
+ *   tpm.c     `tpm-info`, and `register --tpm` (the TPM credential) */
 #ifndef DPS_DEVICE_SIM_H
 #define DPS_DEVICE_SIM_H
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dps/device.h"
+#include "x509_tool.h"
 
 #define SIM_MAX_COUNT 10000
 #define SIM_MAX_PARALLEL 64
@@ -22,7 +26,7 @@
 typedef enum { SIM_OUT_TEXT, SIM_OUT_JSON } sim_output;
 
 typedef struct {
-    const char *command;           /* "register" or "derive-key" */
+    const char *command;           /* "register" or "derive-key" ("x509" parses apart) */
     dps_prov_transport transport;
     char prov_host[DPS_MAX_HOST_NAME + 1];
     uint16_t prov_port;            /* 0: by transport (8443 HTTPS, mqtt_port MQTT) */
@@ -32,6 +36,15 @@ typedef struct {
     const char *registration_id;   /* the ID, or the prefix with --count */
     const char *symmetric_key;
     const char *group_key;
+    const char *x509_cert;         /* device certificate (PEM; may hold the chain) */
+    const char *x509_key;          /* its key (default: the x509_cert file) */
+    const char *x509_chain;        /* intermediates (PEM), optional */
+    const char *x509_ca_cert;      /* issue each device a certificate under this CA */
+    const char *x509_ca_key;
+    uint32_t x509_days;            /* validity of those certificates */
+    bool tpm;                      /* --tpm: the TPM is the credential */
+    const char *tcti;              /* --tcti; NULL: DPS_TPM_DEFAULT_TCTI */
+    const dps_credential *tpm_credential; /* the opened TPM (tpm.c), for device.c */
     const char *ca_file;
     const char *payload;
     const char *api_version;
@@ -65,6 +78,10 @@ typedef struct {
 
 int sim_run_device(const sim_config *cfg, const char *registration_id,
                    sim_device_outcome *outcome);
+
+/* tpm.c: `tpm-info`, and one device registering with its TPM. */
+int sim_tpm_info(const sim_config *cfg);
+int sim_run_tpm_device(const sim_config *cfg);
 
 /* fleet.c: --count N. */
 int sim_run_fleet(const sim_config *cfg);

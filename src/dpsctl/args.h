@@ -61,6 +61,10 @@ typedef enum {
     DPSCTL_OPT_LOCATION,
     DPSCTL_OPT_LINKED_HUB,
     DPSCTL_OPT_FORCE,
+    DPSCTL_OPT_MIGRATION_CONNECTION_STRING,
+    /* registration explain (the dry run) */
+    DPSCTL_OPT_PAYLOAD,
+    DPSCTL_OPT_CLIENT_ADDRESS,
     /* access policies */
     DPSCTL_OPT_POLICY_NAME,
     DPSCTL_OPT_RIGHTS,
@@ -89,6 +93,10 @@ typedef enum {
     DPSCTL_OPT_MESSAGE_ID,
     /* SAS tokens */
     DPSCTL_OPT_DURATION,
+    /* CA certificates */
+    DPSCTL_OPT_NAME,
+    DPSCTL_OPT_PATH,
+    DPSCTL_OPT_VERIFIED,
     DPSCTL_OPT__COUNT
 } dpsctl_opt;
 

@@ -78,7 +78,7 @@ int dpsctl_check_key(dpsctl_opt opt, const char *key, char *err, size_t errlen)
 /* Reads a certificate file (PEM, bare base64 or binary DER) and returns the
  * base64 DER of its first certificate. Taking only the CERTIFICATE block
  * lets people point at a file that also holds the chain or the key. */
-static char *load_certificate(dpsctl_opt opt, const char *path, char *err, size_t errlen)
+char *dpsctl_load_certificate(dpsctl_opt opt, const char *path, char *err, size_t errlen)
 {
     char why[200];
     size_t len = 0;
@@ -132,7 +132,7 @@ static int set_certificates(json_t *slots, const dpsctl_args *a, char *err, size
         const char *path = a->val[map[i].opt];
         if (path == NULL)
             continue;
-        char *b64 = load_certificate(map[i].opt, path, err, errlen);
+        char *b64 = dpsctl_load_certificate(map[i].opt, path, err, errlen);
         if (b64 == NULL)
             return -1;
         json_t *slot = json_pack("{s:s}", "certificate", b64);

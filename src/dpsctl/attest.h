@@ -32,4 +32,10 @@ int dpsctl_check_key(dpsctl_opt opt, const char *key, char *err, size_t errlen);
 int dpsctl_attest_apply(json_t **att, const dpsctl_args *a, bool group, const char *default_type,
                         char *err, size_t errlen);
 
+/* Reads a certificate file (PEM, bare base64 or binary DER; of a PEM file
+ * only the first CERTIFICATE block) and returns the base64 DER of the
+ * certificate (free()), or NULL with "--<opt>: reason" in err. A private key
+ * in the same file never leaves the machine. */
+char *dpsctl_load_certificate(dpsctl_opt opt, const char *path, char *err, size_t errlen);
+
 #endif

@@ -14,6 +14,8 @@ static const dpsctl_field hub_fields[] = {
     {DPSCTL_OPT_ALLOCATION_WEIGHT, "allocationWeight", DPSCTL_FIELD_INT, NULL, 1, 1000},
     {DPSCTL_OPT_APPLY_ALLOCATION_POLICY, "applyAllocationPolicy", DPSCTL_FIELD_BOOL, NULL, 0, 0},
     {DPSCTL_OPT_LOCATION, "location", DPSCTL_FIELD_STRING, NULL, 0, 0},
+    {DPSCTL_OPT_MIGRATION_CONNECTION_STRING, "migrationConnectionString", DPSCTL_FIELD_STRING,
+     NULL, 0, 0},
 };
 #define N_HUB_FIELDS (sizeof hub_fields / sizeof hub_fields[0])
 
@@ -35,7 +37,8 @@ static const char *const *const hub_secrets = NULL;
     {DPSCTL_OPT_REGISTRY_URL, NULL, false, NULL},                                            \
         {DPSCTL_OPT_ALLOCATION_WEIGHT, NULL, false, NULL},                                   \
         {DPSCTL_OPT_APPLY_ALLOCATION_POLICY, NULL, false, NULL},                             \
-        {DPSCTL_OPT_LOCATION, NULL, false, NULL}
+        {DPSCTL_OPT_LOCATION, NULL, false, NULL},                                            \
+        {DPSCTL_OPT_MIGRATION_CONNECTION_STRING, NULL, false, NULL}
 
 static const dpsctl_cmd_opt create_opts[] = {
     {DPSCTL_OPT_CONNECTION_STRING, NULL, true, NULL},

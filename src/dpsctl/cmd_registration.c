@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "dpsctl.h"
+#include "fields.h"
 #include "rest.h"
 
 static const dpsctl_column registration_columns[] = {
@@ -24,6 +25,27 @@ static const dpsctl_cmd_opt list_opts[] = {
     {DPSCTL_OPT_GROUP_ID, "enrollment-id", true, "enrollment group whose records to list"},
     {DPSCTL_OPT_TOP, NULL, false, NULL},
     END_OPT};
+/* What the dry run says, one line per registration in table form. */
+static const dpsctl_column explain_columns[] = {
+    {"RegistrationId", "registrationId"},
+    {"Status", "status"},
+    {"Enrollment", "enrollment.id"},
+    {"Policy", "allocationPolicy"},
+    {"Hub", "assignedHub"},
+    {"Action", "action"},
+    {"Substatus", "substatus"},
+    {"CurrentHub", "currentHub"},
+    {NULL, NULL},
+};
+
+static const dpsctl_cmd_opt explain_opts[] = {
+    {DPSCTL_OPT_REGISTRATION_ID, NULL, true, NULL},
+    {DPSCTL_OPT_PAYLOAD, NULL, false, NULL},
+    {DPSCTL_OPT_GROUP_ID, NULL, false,
+     "assume the device registers through this enrollment group"},
+    {DPSCTL_OPT_CLIENT_ADDRESS, NULL, false, NULL},
+    END_OPT};
+
 static const dpsctl_cmd_opt delete_opts[] = {
     {DPSCTL_OPT_REGISTRATION_ID, NULL, true, NULL},
     {DPSCTL_OPT_ETAG, NULL, false, "delete only if the record still has this ETag"},
@@ -76,6 +98,44 @@ static int run_delete(dpsctl_ctx *ctx)
     return rc;
 }
 
+/* POST /admin/registrations/{id}/explain: what a registration would get
+ * now, computed by dpsd's own decision code; nothing changes. */
+static int run_explain(dpsctl_ctx *ctx)
+{
+    json_t *body = json_object();
+    if (body == NULL)
+        return dpsctl_fail("out of memory");
+    const char *payload = dpsctl_opt_value(ctx, DPSCTL_OPT_PAYLOAD);
+    const char *group = dpsctl_opt_value(ctx, DPSCTL_OPT_GROUP_ID);
+    const char *addr = dpsctl_opt_value(ctx, DPSCTL_OPT_CLIENT_ADDRESS);
+    if (payload != NULL) {
+        /* An object inline or from @file; any other JSON value inline (the
+         * device API passes payloads through verbatim). */
+        char err[300];
+        json_t *v = dpsctl_parse_object(payload, err, sizeof err);
+        if (v == NULL && payload[0] != '@') {
+            json_error_t jerr;
+            v = json_loads(payload, JSON_DECODE_ANY, &jerr);
+        }
+        if (v == NULL) {
+            json_decref(body);
+            return dpsctl_usage(ctx, "--payload: %s", err);
+        }
+        json_object_set_new(body, "payload", v);
+    }
+    if (group != NULL)
+        json_object_set_new(body, "enrollmentGroupId", json_string(group));
+    if (addr != NULL)
+        json_object_set_new(body, "clientAddress", json_string(addr));
+    char *path = dpsctl_path("/admin/registrations/",
+                             dpsctl_opt_value(ctx, DPSCTL_OPT_REGISTRATION_ID), "/explain");
+    int rc = path != NULL ? dpsctl_rest_send(ctx, "POST", path, body, NULL, explain_columns, NULL)
+                          : dpsctl_fail("out of memory");
+    free(path);
+    json_decref(body);
+    return rc;
+}
+
 static const dpsctl_command commands[] = {
     {"show", "show a device registration record", show_opts, run_show,
      "  dpsctl registration show --registration-id sensor-1\n"},
@@ -83,6 +143,13 @@ static const dpsctl_command commands[] = {
      "  dpsctl registration list --group-id floor-3 --output table\n"},
     {"delete", "delete a device registration record", delete_opts, run_delete,
      "  dpsctl registration delete --registration-id sensor-1\n"},
+    {"explain",
+     "dry run: the enrollment, policy, hub and reprovisioning a registration would get now",
+     explain_opts, run_explain,
+     "  dpsctl registration explain --registration-id sensor-1\n"
+     "  dpsctl registration explain --registration-id sensor-1 --payload '{\"fw\":\"2.4\"}'\n"
+     "  dpsctl registration explain --registration-id sensor-1 --group-id floor-3 \\\n"
+     "      --client-address 10.1.2.3 --output table\n"},
 };
 
 const dpsctl_group dpsctl_group_registration = {

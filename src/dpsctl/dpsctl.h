@@ -55,6 +55,7 @@ extern const dpsctl_group dpsctl_group_policy;
 extern const dpsctl_group dpsctl_group_connection_string;
 extern const dpsctl_group dpsctl_group_sas_token;
 extern const dpsctl_group dpsctl_group_instance;
+extern const dpsctl_group dpsctl_group_certificate;
 /* Hub commands live in groups whose names start with "hub": "hub" itself
  * and "hub device", "hub twin", ... (main.c matches the longest name). */
 extern const dpsctl_group dpsctl_group_hub;

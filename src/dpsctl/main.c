@@ -25,7 +25,7 @@ static const dpsctl_group *const groups[] = {
     &dpsctl_group_enrollment,  &dpsctl_group_enrollment_group,
     &dpsctl_group_registration, &dpsctl_group_linked_hub,
     &dpsctl_group_policy,      &dpsctl_group_connection_string,
-    &dpsctl_group_sas_token,
+    &dpsctl_group_sas_token,   &dpsctl_group_certificate,
     &dpsctl_group_instance,    &dpsctl_group_hub,
     &dpsctl_group_hub_device,  &dpsctl_group_hub_twin,
     &dpsctl_group_hub_c2d,     &dpsctl_group_hub_connection_string,
@@ -348,7 +348,7 @@ static int run_incomplete(dpsctl_ctx *ctx, const dpsctl_split *split, const dpsc
     if (g == NULL)
         return dpsctl_usage(ctx, "missing command group (enrollment, enrollment-group, "
                                  "registration, linked-hub, policy, connection-string, "
-                                 "instance, hub)");
+                                 "certificate, instance, hub)");
     return dpsctl_usage(ctx, "missing command after '%s'", g->name);
 }
 

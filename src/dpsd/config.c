@@ -2,14 +2,15 @@
  * description of every dpsd option: the engine (common/conftable.c) reads it
  * for the file parser, the flag parser, --help and the defaults. What stays
  * here is dpsd's own: the value checks its options need, the cross-checks
- * and derived values, and the store URL display. */
+ * and derived values; what both daemons do alike is in common/daemon.c. */
 #include "config.h"
 
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "common/daemon.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -73,15 +74,6 @@ static int check_optional_host_name(const char *value, char *err, size_t errlen)
     return value[0] == '\0' ? 0 : dps_host_port_check(value, err, errlen);
 }
 
-static int check_not_empty(const char *value, char *err, size_t errlen)
-{
-    if (value[0] == '\0') {
-        set_err(err, errlen, "must not be empty");
-        return -1;
-    }
-    return 0;
-}
-
 /* A comma-separated list of up to 8 api-version names (letters, digits,
  * '-', '.'), or nothing. A string option rather than a list: lists cannot
  * default to empty. */
@@ -129,16 +121,8 @@ static const dps_conf_option options[] = {
     {"device_host_name", DPS_CONF_STRING, FIELD(device_host_name), "", 0, 0, NULL, "NAME",
      check_optional_host_name, "host name devices use as provisioning host (default: the "
      "first host_name)"},
-    {"data_dir", DPS_CONF_STRING, FIELD(data_dir), "./dpsd-data", 0, 0, NULL, "DIR",
-     check_not_empty, "directory for the database and the generated PKI"},
-    {"tls_cert", DPS_CONF_STRING, FIELD(tls_cert), "", 0, 0, NULL, "FILE", NULL,
-     "server certificate chain (PEM); empty: generate a local CA in DATA_DIR/pki"},
-    {"tls_key", DPS_CONF_STRING, FIELD(tls_key), "", 0, 0, NULL, "FILE", NULL,
-     "private key of tls_cert (PEM); set both or neither"},
-    {"store", DPS_CONF_STRING, FIELD(store), "", 0, 0, NULL, "URL", NULL,
-     "store: sqlite:PATH (default: sqlite:DATA_DIR/dpsd.db)"},
-    {"log_level", DPS_CONF_LOG_LEVEL, FIELD(log_level), "info", 0, 0, NULL, "LEVEL", NULL,
-     "error, warn, info or debug"},
+    DPS_DAEMON_CONF_COMMON_ROWS(struct dpsd_config, "./dpsd-data",
+                                "directory for the database and the generated PKI", "dpsd.db"),
     {"max_body_bytes", DPS_CONF_INT, FIELD(max_body_bytes), "98304", 1024, 16 * 1024 * 1024,
      NULL, "BYTES", NULL, "largest request body accepted (bigger: 413)"},
     {"connection_timeout", DPS_CONF_INT, FIELD(connection_timeout), "60", 1, 3600, NULL,
@@ -161,6 +145,15 @@ static const dps_conf_option options[] = {
     {"hub_ca_file", DPS_CONF_STRING, FIELD(hub_ca_file), "", 0, 0, NULL, "FILE", NULL,
      "PEM file of the CAs linked hubs' certificates must chain to (e.g. hubd's ca.pem); "
      "empty: the system trust store"},
+    {"webhook_timeout", DPS_CONF_INT, FIELD(webhook_timeout), "10", 1, 300, NULL, "SECONDS",
+     NULL, "deadline of a custom allocation webhook call, connect included; a webhook that "
+     "misses it fails the registration (400209)"},
+    {"webhook_ca_file", DPS_CONF_STRING, FIELD(webhook_ca_file), "", 0, 0, NULL, "FILE", NULL,
+     "PEM file of the CAs custom allocation webhooks' certificates must chain to; empty: the "
+     "system trust store"},
+    {"geo_file", DPS_CONF_STRING, FIELD(geo_file), "", 0, 0, NULL, "FILE", NULL,
+     "geoLatency model (JSON: locations, client networks, latencies; docs/allocation.md); "
+     "empty: geoLatency hashes by weight"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -206,137 +199,41 @@ int dpsd_config_load_file(dpsd_config *cfg, const char *path, char *err, size_t 
 
 /* ---- derived values and cross-checks ------------------------------------ */
 
-/* Joins a relative path to the working directory and removes "." and ".."
- * components and doubled slashes, without touching the file system (the
- * directory may not exist yet; --check must not create it). */
-static char *absolute_path(const char *path)
-{
-    char *joined;
-    if (path[0] == '/') {
-        joined = strdup(path);
-    } else {
-        char *cwd = getcwd(NULL, 0);
-        if (cwd == NULL)
-            return NULL;
-        size_t n = strlen(cwd) + 1 + strlen(path) + 1;
-        joined = malloc(n);
-        if (joined != NULL)
-            snprintf(joined, n, "%s/%s", cwd, path);
-        free(cwd);
-    }
-    if (joined == NULL)
-        return NULL;
-
-    size_t n = strlen(joined);
-    char *out = malloc(n + 2);
-    if (out == NULL) {
-        free(joined);
-        return NULL;
-    }
-    size_t o = 0;
-    const char *p = joined;
-    while (*p != '\0') {
-        while (*p == '/')
-            p++;
-        size_t seg = strcspn(p, "/");
-        if (seg == 0)
-            break;
-        if (seg == 1 && p[0] == '.') {
-            /* "." : nothing */
-        } else if (seg == 2 && p[0] == '.' && p[1] == '.') {
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--; /* drop the slash too */
-        } else {
-            out[o++] = '/';
-            memcpy(out + o, p, seg);
-            o += seg;
-        }
-        p += seg;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
-    free(joined);
-    return out;
-}
-
-static int replace_string(char **slot, char *value, char *err, size_t errlen)
-{
-    if (value == NULL) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    free(*slot);
-    *slot = value;
-    return 0;
-}
-
 int dpsd_config_finish(dpsd_config *cfg, char *err, size_t errlen)
 {
-    if (replace_string(&cfg->data_dir, absolute_path(cfg->data_dir), err, errlen) != 0)
+    if (dps_daemon_conf_data_dir(&cfg->data_dir, &cfg->store, "dpsd.db", err, errlen) != 0)
         return -1;
-
-    if (cfg->store[0] == '\0') {
-        /* data_dir is absolute and normalised: it ends in '/' only when it
-         * is the root. */
-        const char *sep = strcmp(cfg->data_dir, "/") == 0 ? "" : "/";
-        size_t n = strlen("sqlite:") + strlen(cfg->data_dir) + strlen("/dpsd.db") + 1;
-        char *url = malloc(n);
-        if (url != NULL)
-            snprintf(url, n, "sqlite:%s%sdpsd.db", cfg->data_dir, sep);
-        if (replace_string(&cfg->store, url, err, errlen) != 0)
-            return -1;
-    }
 
     if (cfg->host_name.count == 0) {
         set_err(err, errlen, "host_name: at least one host name is needed");
         return -1;
     }
     if (cfg->device_host_name[0] == '\0' &&
-        replace_string(&cfg->device_host_name, strdup(cfg->host_name.items[0]), err,
-                       errlen) != 0)
+        dps_daemon_replace_string(&cfg->device_host_name, strdup(cfg->host_name.items[0]),
+                                  err, errlen) != 0)
         return -1;
 
-    bool have_cert = cfg->tls_cert[0] != '\0';
-    bool have_key = cfg->tls_key[0] != '\0';
-    if (have_cert != have_key) {
-        set_err(err, errlen, "tls_cert and tls_key: set both (own certificate) or neither "
-                             "(generated local CA)");
+    if (dps_daemon_conf_tls_pair(cfg->tls_cert, cfg->tls_key, err, errlen) != 0 ||
+        dps_listen_addr_parse_list("listen", cfg->listen.items, cfg->listen.count,
+                                   cfg->listen_addrs, &cfg->nlisten, err, errlen) != 0 ||
+        parse_mqtt_listen(cfg->mqtt_listen, cfg->mqtt_addrs, &cfg->nmqtt, err, errlen) != 0)
         return -1;
-    }
-
-    if (cfg->listen.count == 0) {
-        set_err(err, errlen, "listen: at least one address is needed");
+    const dps_listen_addr *clash =
+        dps_listen_addr_clash(cfg->mqtt_addrs, cfg->nmqtt, cfg->listen_addrs, cfg->nlisten);
+    if (clash != NULL) {
+        set_err(err, errlen, "listen and mqtt_listen both use %s port %u", clash->host,
+                (unsigned)clash->port);
         return -1;
-    }
-    cfg->nlisten = 0;
-    for (size_t i = 0; i < cfg->listen.count; i++) {
-        char reason[300];
-        if (dps_listen_addr_parse(cfg->listen.items[i], &cfg->listen_addrs[i], reason,
-                                  sizeof reason) != 0) {
-            set_err(err, errlen, "listen: %s", reason);
-            return -1;
-        }
-        cfg->nlisten = i + 1;
-    }
-    if (parse_mqtt_listen(cfg->mqtt_listen, cfg->mqtt_addrs, &cfg->nmqtt, err, errlen) != 0)
-        return -1;
-    for (size_t i = 0; i < cfg->nmqtt; i++) {
-        for (size_t k = 0; k < cfg->nlisten; k++) {
-            const dps_listen_addr *a = &cfg->mqtt_addrs[i], *b = &cfg->listen_addrs[k];
-            if (a->port != 0 && a->port == b->port && strcmp(a->host, b->host) == 0) {
-                set_err(err, errlen, "listen and mqtt_listen both use %s port %u", a->host,
-                        (unsigned)a->port);
-                return -1;
-            }
-        }
     }
     return 0;
 }
 
 /* ---- the whole load ----------------------------------------------------- */
+
+static int finish(void *cfg, char *err, size_t errlen)
+{
+    return dpsd_config_finish(cfg, err, errlen);
+}
 
 int dpsd_config_load(dpsd_config *cfg, int argc, char *const argv[], dpsd_action *action,
                      char *err, size_t errlen)
@@ -347,61 +244,20 @@ int dpsd_config_load(dpsd_config *cfg, int argc, char *const argv[], dpsd_action
         return -1;
     }
     dps_conf_action what;
-    const char *config_file = NULL;
-    int rc = dps_conf_parse_args(&table, cfg, argc, argv, &what, &config_file, err, errlen);
-    /* Recorded even when the file fails to load, for whoever reports it. */
-    if (config_file != NULL) {
-        cfg->config_file = strdup(config_file);
-        if (cfg->config_file == NULL) {
-            set_err(err, errlen, "out of memory");
-            return -1;
-        }
-    }
-    if (rc != 0)
+    if (dps_daemon_conf_load(&table, cfg, argc, argv, &cfg->config_file, finish, &what, err,
+                             errlen) != 0)
         return -1;
-    switch (what) {
-    case DPS_CONF_ACTION_HELP:
-        *action = DPSD_ACTION_HELP;
-        return 0;
-    case DPS_CONF_ACTION_VERSION:
-        *action = DPSD_ACTION_VERSION;
-        return 0;
-    case DPS_CONF_ACTION_CHECK:
-    case DPS_CONF_ACTION_RUN:
-        break;
-    }
-    if (dpsd_config_finish(cfg, err, errlen) != 0)
-        return -1;
-    *action = what == DPS_CONF_ACTION_CHECK ? DPSD_ACTION_CHECK : DPSD_ACTION_RUN;
+    static const dpsd_action actions[] = {
+        [DPS_CONF_ACTION_RUN] = DPSD_ACTION_RUN,
+        [DPS_CONF_ACTION_CHECK] = DPSD_ACTION_CHECK,
+        [DPS_CONF_ACTION_HELP] = DPSD_ACTION_HELP,
+        [DPS_CONF_ACTION_VERSION] = DPSD_ACTION_VERSION,
+    };
+    *action = actions[what];
     return 0;
 }
 
 /* ---- display ------------------------------------------------------------ */
-
-void dpsd_config_store_display(const char *url, char *out, size_t outlen)
-{
-    if (outlen == 0)
-        return;
-    /* "scheme://user:password@host/..." -> "scheme://user:***@host/...". A
-     * key=value connection string ("password=...") is cut at the password. */
-    const char *scheme_end = strstr(url, "://");
-    const char *at = scheme_end != NULL ? strchr(scheme_end + 3, '@') : NULL;
-    const char *colon = NULL;
-    if (at != NULL) {
-        colon = memchr(scheme_end + 3, ':', (size_t)(at - (scheme_end + 3)));
-    }
-    if (colon != NULL) {
-        snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
-        return;
-    }
-    const char *pw = strstr(url, "password=");
-    if (pw != NULL) {
-        const char *end = pw + strcspn(pw, " &;");
-        snprintf(out, outlen, "%.*spassword=***%s", (int)(pw - url), url, end);
-        return;
-    }
-    snprintf(out, outlen, "%s", url);
-}
 
 void dpsd_config_print_help(FILE *out, const char *prog)
 {

@@ -43,6 +43,9 @@ struct dpsd_config {
     int64_t hub_timeout;        /* seconds per registry call to a hub */
     int64_t hub_max_inflight;   /* hub jobs talking to hubs at once */
     char *hub_ca_file;          /* CAs hub certificates must chain to; "" = system store */
+    int64_t webhook_timeout;    /* seconds per custom allocation webhook call */
+    char *webhook_ca_file;      /* CAs webhook certificates must chain to; "" = system store */
+    char *geo_file;             /* geoLatency model (docs/allocation.md); "" = none */
     char *mqtt_listen;          /* device API over MQTT: comma-separated listen addresses,
                                    "" = no MQTT endpoint (a string: lists cannot be empty) */
 
@@ -86,10 +89,6 @@ int dpsd_config_set(dpsd_config *cfg, const char *name, const char *value, bool 
 int dpsd_config_load_file(dpsd_config *cfg, const char *path, char *err, size_t errlen);
 /* Resolves derived defaults and checks the options together. */
 int dpsd_config_finish(dpsd_config *cfg, char *err, size_t errlen);
-
-/* The store URL safe to print: a password in it is replaced by "***".
- * Writes into out (always NUL-terminated). */
-void dpsd_config_store_display(const char *url, char *out, size_t outlen);
 
 /* Usage text generated from the table. */
 void dpsd_config_print_help(FILE *out, const char *prog);

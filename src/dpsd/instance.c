@@ -1,22 +1,21 @@
 /* Instance set-up (see instance.h). */
 #include "instance.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "api/etag.h"
 #include "api/service_auth.h"
-#include "common/b64.h"
+#include "common/access_policy.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/secret.h"
 #include "net/listen_addr.h"
-#include "pki/pki.h"
+#include "pki/daemon_ca.h"
 
 #define POLICY_KEY_BYTES 32
 
@@ -29,36 +28,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* mkdir -p with mode for the directories it creates. The data directory
- * holds private keys and policy keys, hence 0700. */
-static int make_dirs(const char *path, mode_t mode, char *err, size_t errlen)
-{
-    char buf[1024];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        set_err(err, errlen, "%s: path too long", path);
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, mode) != 0 && errno != EEXIST) {
-            set_err(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
-            return -1;
-        }
-        buf[i] = saved;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "%s is not a directory", path);
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- ID scope and settings ---------------------------------------------- */
@@ -122,21 +91,11 @@ static int ensure_allocation_policy(dpsd_ctx *ctx, char *err, size_t errlen)
 
 /* ---- owner access policy ------------------------------------------------ */
 
-static char *new_policy_key(void)
-{
-    uint8_t raw[POLICY_KEY_BYTES];
-    if (dps_random_bytes(raw, sizeof raw) != 0)
-        return NULL;
-    char *b64 = dps_b64_encode(raw, sizeof raw);
-    dps_wipe(raw, sizeof raw);
-    return b64;
-}
-
 static int create_owner_policy(dpsd_ctx *ctx, char *err, size_t errlen)
 {
     int rc = -1;
-    char *primary = new_policy_key();
-    char *secondary = new_policy_key();
+    char *primary = dps_access_policy_new_key(POLICY_KEY_BYTES);
+    char *secondary = dps_access_policy_new_key(POLICY_KEY_BYTES);
     char etag[DPS_ETAG_MAX];
     json_t *doc = NULL;
     char *text = NULL;
@@ -191,11 +150,6 @@ static int ensure_owner_policy(dpsd_ctx *ctx, char *err, size_t errlen)
 
 /* ---- TLS material ------------------------------------------------------- */
 
-static bool is_wildcard(const char *host)
-{
-    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
-}
-
 static void add_name(const char **names, size_t *n, size_t cap, const char *name)
 {
     for (size_t i = 0; i < *n; i++)
@@ -220,14 +174,6 @@ static int ensure_tls(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls *
         return 0;
     }
 
-    char dir[600];
-    if (snprintf(dir, sizeof dir, "%s/pki", cfg->data_dir) >= (int)sizeof dir) {
-        set_err(err, errlen, "data_dir path too long");
-        return -1;
-    }
-    if (make_dirs(dir, 0700, err, errlen) != 0)
-        return -1;
-
     /* Every name a client may use to reach us goes into the server
      * certificate: service and device host names (without ports) and any
      * specific listen address. */
@@ -246,16 +192,13 @@ static int ensure_tls(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls *
         dps_split_host_port(cfg->device_host_name, hosts[nh], sizeof hosts[nh], &port) == 0)
         add_name(names, &n, MAX_NAMES, hosts[nh++]);
     for (size_t i = 0; i < cfg->nlisten; i++)
-        if (!is_wildcard(cfg->listen_addrs[i].host))
+        if (!dps_listen_addr_is_wildcard(cfg->listen_addrs[i].host))
             add_name(names, &n, MAX_NAMES, cfg->listen_addrs[i].host);
 
     dps_pki_paths paths;
-    char reason[512];
-    if (dps_pki_ensure_local_ca(dir, DPSD_LOCAL_CA_NAME, names, n, &paths, reason,
-                                sizeof reason) != 0) {
-        set_err(err, errlen, "local CA in %s: %s", dir, reason);
+    if (dps_pki_daemon_local_ca(cfg->data_dir, DPSD_LOCAL_CA_NAME, names, n, &paths, err,
+                                errlen) != 0)
         return -1;
-    }
     memcpy(tls->cert, paths.server_cert, sizeof tls->cert);
     memcpy(tls->key, paths.server_key, sizeof tls->key);
     tls->cert[sizeof tls->cert - 1] = '\0';
@@ -272,14 +215,14 @@ int dpsd_instance_open(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls 
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->config = cfg;
-    if (make_dirs(cfg->data_dir, 0700, err, errlen) != 0)
+    if (dps_daemon_make_dirs(cfg->data_dir, 0700, err, errlen) != 0)
         return -1;
 
     char reason[512] = "";
     ctx->store = dps_store_open(cfg->store, reason, sizeof reason);
     if (ctx->store == NULL) {
         char shown[600];
-        dpsd_config_store_display(cfg->store, shown, sizeof shown);
+        dps_daemon_store_display(cfg->store, shown, sizeof shown);
         set_err(err, errlen, "cannot open store %s: %s", shown, reason);
         return -1;
     }

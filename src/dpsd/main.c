@@ -2,19 +2,20 @@
  * SIGTERM or SIGINT, shut down cleanly. The start-up lines on stdout are an
  * interface (scripts and tests parse them); docs/config.md describes them. */
 #include <event2/event.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/secret.h"
+#include "allocation.h"
 #include "config.h"
 #include "engine/registration.h"
 #include "http/adapter.h"
 #include "hubclient/hub_client.h"
 #include "instance.h"
 #include "mqtt/device_mqtt.h"
+#include "net/daemon_loop.h"
 #include "net/https_server.h"
 #include "net/tls_server.h"
 
@@ -33,38 +34,14 @@ _Static_assert(DPS_CONF_MAX_LIST <= DPS_HTTPS_MAX_LISTENERS,
 
 enum { EXIT_USAGE = 2 };
 
-static void on_stop_signal(evutil_socket_t sig, short events, void *arg)
-{
-    (void)events;
-    log_info("received signal %d, shutting down", (int)sig);
-    event_base_loopexit(arg, NULL);
-}
-
-static int check_only(const dpsd_config *cfg)
-{
-    /* Configured certificates are loaded for real: a key that does not match
-     * its certificate is a configuration error worth catching here. */
-    if (cfg->tls_cert[0] != '\0') {
-        char err[1024];
-        dps_tls_server_config tc = {.cert_file = cfg->tls_cert,
-                                    .key_file = cfg->tls_key,
-                                    .session_id_context = DPSD_TLS_SESSION_CONTEXT};
-        SSL_CTX *tls = dps_tls_server_ctx(&tc, err, sizeof err);
-        if (tls == NULL) {
-            fprintf(stderr, "dpsd: %s\n", err);
-            return EXIT_USAGE;
-        }
-        SSL_CTX_free(tls);
-    }
-    printf("configuration OK\n");
-    return 0;
-}
-
 /* The registration engine and the hub client it provisions devices with,
  * both on the daemon's event loop. */
 static int start_engine(dpsd_ctx *ctx, const dpsd_config *cfg, struct event_base *base,
-                        dps_hub_client **hubs, char *err, size_t errlen)
+                        dps_hub_client **hubs, dpsd_allocation *alloc, char *err,
+                        size_t errlen)
 {
+    if (dpsd_allocation_open(alloc, cfg, base, err, errlen) != 0)
+        return -1;
     dps_hub_client_options ho = {.base = base,
                                  .ca_file = cfg->hub_ca_file,
                                  .timeout_s = (int)cfg->hub_timeout,
@@ -92,6 +69,7 @@ static int start_engine(dpsd_ctx *ctx, const dpsd_config *cfg, struct event_base
                              .extra_api_versions = versions,
                              .n_extra_api_versions = nversions,
                              .provisioner = dps_hub_client_provisioner(*hubs)};
+    dpsd_allocation_apply(alloc, &eo);
     ctx->engine = dps_engine_new(&eo);
     if (ctx->engine == NULL) {
         snprintf(err, errlen, "cannot start the registration engine");
@@ -104,11 +82,7 @@ static int start_engine(dpsd_ctx *ctx, const dpsd_config *cfg, struct event_base
 static void print_startup(const dpsd_config *cfg, dpsd_ctx *ctx, const dps_https_server *srv,
                           const dpsd_mqtt_endpoint *mqtt)
 {
-    char store[1200];
-    dpsd_config_store_display(cfg->store, store, sizeof store);
-    printf("opendps dpsd %s\n", DPS_VERSION);
-    printf("data directory: %s\n", cfg->data_dir);
-    printf("store: %s\n", store);
+    dps_daemon_print_banner("dpsd", DPS_VERSION, cfg->data_dir, cfg->store);
     printf("id scope: %s\n", ctx->id_scope);
     for (size_t i = 0; i < dps_https_server_listener_count(srv); i++)
         printf("https: listening on %s (service, admin and device APIs)\n",
@@ -116,10 +90,7 @@ static void print_startup(const dpsd_config *cfg, dpsd_ctx *ctx, const dps_https
     for (size_t i = 0; i < dpsd_mqtt_listener_count(mqtt); i++)
         printf("mqtts: listening on %s (device MQTT endpoint)\n", dpsd_mqtt_listener_url(mqtt, i));
     printf("service host: %s\n", ctx->service_host);
-    if (ctx->ca_cert_path[0] != '\0')
-        printf("ca certificate: %s\n", ctx->ca_cert_path);
-    else
-        printf("ca certificate: (configured certificates)\n");
+    dps_daemon_print_ca(ctx->ca_cert_path);
     char *cs = dpsd_instance_connection_string(ctx);
     if (cs != NULL)
         printf("service connection string: %s\n", cs);
@@ -152,7 +123,15 @@ int main(int argc, char *argv[])
         dpsd_config_free(&cfg);
         return 0;
     case DPSD_ACTION_CHECK: {
-        int rc = check_only(&cfg);
+        if (dpsd_allocation_check(&cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "dpsd: geo_file: %s\n", err);
+            dpsd_config_free(&cfg);
+            return EXIT_USAGE;
+        }
+        dps_tls_server_config tc = {.cert_file = cfg.tls_cert,
+                                    .key_file = cfg.tls_key,
+                                    .session_id_context = DPSD_TLS_SESSION_CONTEXT};
+        int rc = dps_daemon_check_only("dpsd", &tc);
         dpsd_config_free(&cfg);
         return rc;
     }
@@ -161,19 +140,16 @@ int main(int argc, char *argv[])
     }
     dps_log_set_level(cfg.log_level);
 
-    /* A peer closing mid-write must cost one connection, not the process. */
-    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-        log_warn("cannot ignore SIGPIPE");
+    dps_daemon_ignore_sigpipe();
 
     int rc = 1;
     dpsd_ctx ctx;
     dpsd_instance_tls tlsfiles;
-    struct event_base *base = NULL;
-    struct event *sigterm = NULL;
-    struct event *sigint = NULL;
+    dps_daemon_loop loop = {0};
     SSL_CTX *tls = NULL;
     dps_https_server *srv = NULL;
     dps_hub_client *hubs = NULL;
+    dpsd_allocation alloc = {0};
     dpsd_mqtt_endpoint *mqtt = NULL;
     bool instance_open = false;
 
@@ -183,8 +159,12 @@ int main(int argc, char *argv[])
     }
     instance_open = true;
 
+    /* X.509 devices present a client certificate on the device listeners
+     * (HTTPS and MQTT share this context); it is asked for, never required,
+     * and judged by the engine against the enrollments (device-api.md §10). */
     dps_tls_server_config tc = {.cert_file = tlsfiles.cert,
                                 .key_file = tlsfiles.key,
+                                .request_client_cert = true,
                                 .session_id_context = DPSD_TLS_SESSION_CONTEXT};
     tls = dps_tls_server_ctx(&tc, err, sizeof err);
     if (tls == NULL) {
@@ -192,20 +172,11 @@ int main(int argc, char *argv[])
         goto out;
     }
 
-    base = event_base_new();
-    if (base == NULL) {
-        log_error("cannot create the event loop");
+    if (dps_daemon_loop_open(&loop) != 0)
         goto out;
-    }
-    sigterm = evsignal_new(base, SIGTERM, on_stop_signal, base);
-    sigint = evsignal_new(base, SIGINT, on_stop_signal, base);
-    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
-        evsignal_add(sigint, NULL) != 0) {
-        log_error("cannot install the signal handlers");
-        goto out;
-    }
+    struct event_base *base = loop.base;
 
-    if (start_engine(&ctx, &cfg, base, &hubs, err, sizeof err) != 0) {
+    if (start_engine(&ctx, &cfg, base, &hubs, &alloc, err, sizeof err) != 0) {
         log_error("%s", err);
         goto out;
     }
@@ -249,11 +220,8 @@ int main(int argc, char *argv[])
     log_info("dpsd ready: id scope %s, %zu listener(s)", ctx.id_scope,
              dps_https_server_listener_count(srv));
 
-    if (event_base_dispatch(base) != 0) {
-        log_error("event loop failed");
+    if (dps_daemon_loop_run(&loop) != 0)
         goto out;
-    }
-    log_info("stopped");
     rc = 0;
 
 out:
@@ -264,13 +232,9 @@ out:
     dps_hub_client_free(&hubs);
     if (instance_open)
         dps_engine_free(&ctx.engine);
+    dpsd_allocation_close(&alloc); /* the engine has cancelled its webhook calls */
     SSL_CTX_free(tls);
-    if (sigterm != NULL)
-        event_free(sigterm);
-    if (sigint != NULL)
-        event_free(sigint);
-    if (base != NULL)
-        event_base_free(base);
+    dps_daemon_loop_close(&loop);
     if (instance_open)
         dpsd_instance_close(&ctx);
     dpsd_config_free(&cfg);

@@ -17,6 +17,7 @@
 #include "common/sas.h"
 #include "common/secret.h"
 #include "common/timeutil.h"
+#include "api/migration.h"
 #include "config.h"
 #include "instance.h"
 #include "model/hubs.h"
@@ -187,6 +188,34 @@ char *hubd_admin_connection_string(const hubd_admin *a, const char *host)
     return out;
 }
 
+/* ---- the migration credential ------------------------------------------ */
+
+#define MIGRATION_LABEL "opendps hubd migration"
+
+static int migration_key(const hubd_admin *a, uint8_t out[32])
+{
+    return dps_hmac_sha256(a->key, a->keylen, MIGRATION_LABEL, strlen(MIGRATION_LABEL), out);
+}
+
+char *hubd_admin_migration_connection_string(const hubd_admin *a, const char *host)
+{
+    uint8_t key[32];
+    if (migration_key(a, key) != 0)
+        return NULL;
+    char *b64 = dps_b64_encode(key, sizeof key);
+    dps_wipe(key, sizeof key);
+    if (b64 == NULL)
+        return NULL;
+    size_t n = strlen("HostName=;SharedAccessKeyName=;SharedAccessKey=") + strlen(host) +
+               strlen(HUBD_MIGRATION_KEY_NAME) + strlen(b64) + 1;
+    char *out = malloc(n);
+    if (out != NULL)
+        snprintf(out, n, "HostName=%s;SharedAccessKeyName=%s;SharedAccessKey=%s", host,
+                 HUBD_MIGRATION_KEY_NAME, b64);
+    dps_free_secret_string(b64);
+    return out;
+}
+
 /* ---- answers ------------------------------------------------------------ */
 
 /* The hub's legacy error body (hub.md §4), which the Node service SDK and
@@ -331,6 +360,16 @@ static void list_hubs(hubd_admin *a, dps_http_response *res)
 
 bool hubd_admin_handle(hubd_admin *a, const dps_http_request *req, dps_http_response *res)
 {
+    if (req->nsegments >= 2 && strcasecmp(req->segments[0], HUBD_ADMIN_PREFIX) == 0 &&
+        strcasecmp(req->segments[1], HUBD_MIGRATION_SEGMENT) == 0) {
+        uint8_t key[32];
+        if (migration_key(a, key) == 0)
+            (void)hubd_api_migration_handle(a->ctx, key, sizeof key, req, res);
+        else
+            admin_error(res, 500, "ServerError", "cannot derive the migration key");
+        dps_wipe(key, sizeof key);
+        return true;
+    }
     if (req->nsegments < 2 || strcasecmp(req->segments[0], HUBD_ADMIN_PREFIX) != 0 ||
         strcasecmp(req->segments[1], "hubs") != 0)
         return false;

@@ -51,8 +51,17 @@ void hubd_admin_free(hubd_admin **a);
  * memory. host is where clients reach the REST listener ("localhost:8444"). */
 char *hubd_admin_connection_string(const hubd_admin *a, const char *host);
 
-/* True when the request is for the admin API (/_hubd/hubs...), which is
- * then answered into res; false leaves res untouched for the hub APIs. */
+/* The migration credential (api/migration.h, hub.md §9.4) as
+ * "HostName=<host>;SharedAccessKeyName=hubdmigration;SharedAccessKey=<key>"
+ * (a secret, NULL without memory). Its key is HMAC-SHA256(admin key,
+ * "opendps hubd migration"): dedicated (it opens nothing but the migration
+ * endpoint, and the admin key cannot be recovered from it) without a second
+ * key file; it changes with the admin key. */
+char *hubd_admin_migration_connection_string(const hubd_admin *a, const char *host);
+
+/* True when the request is for the admin API (/_hubd/hubs...) or the
+ * migration endpoint (/_hubd/migration/...), which is then answered into
+ * res; false leaves res untouched for the hub APIs. */
 bool hubd_admin_handle(hubd_admin *a, const dps_http_request *req, dps_http_response *res);
 
 #endif

@@ -75,10 +75,6 @@ int hubd_config_load_file(hubd_config *cfg, const char *path, char *err, size_t 
 /* Resolves derived defaults and checks the options together. */
 int hubd_config_finish(hubd_config *cfg, char *err, size_t errlen);
 
-/* The store URL safe to print: a password in it is replaced by "***".
- * Writes into out (always NUL-terminated). */
-void hubd_config_store_display(const char *url, char *out, size_t outlen);
-
 /* Usage text generated from the table. */
 void hubd_config_print_help(FILE *out, const char *prog);
 

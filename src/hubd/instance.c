@@ -1,19 +1,18 @@
 /* hubd instance set-up (see instance.h). */
 #include "instance.h"
 
-#include <errno.h>
 #include <openssl/err.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "model/hubs.h"
 #include "model/registry.h"
 #include "model/telemetry.h"
-#include "pki/pki.h"
+#include "pki/daemon_ca.h"
 
 /* Names in the generated server certificate: every hub, the specific listen
  * hosts, plus what the PKI always adds (localhost, 127.0.0.1, ::1). */
@@ -30,36 +29,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* mkdir -p; directories it creates get mode (the data directory holds
- * private keys, hence 0700). */
-static int make_dirs(const char *path, mode_t mode, char *err, size_t errlen)
-{
-    char buf[1024];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        set_err(err, errlen, "%s: path too long", path);
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, mode) != 0 && errno != EEXIST) {
-            set_err(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
-            return -1;
-        }
-        buf[i] = saved;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "%s is not a directory", path);
-        return -1;
-    }
-    return 0;
-}
-
 static void add_name(const char **names, size_t *n, const char *name)
 {
     for (size_t i = 0; i < *n; i++)
@@ -69,24 +38,11 @@ static void add_name(const char **names, size_t *n, const char *name)
         names[(*n)++] = name;
 }
 
-static bool is_wildcard(const char *host)
-{
-    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
-}
-
 /* Makes sure the local CA and a server certificate naming every hosted hub
  * (from the store, so hubs added at run time count) exist. */
 static int ensure_local_tls(hubd_ctx *ctx, hubd_instance_tls *tls, char *err, size_t errlen)
 {
     const hubd_config *cfg = ctx->config;
-    char dir[600];
-    if (snprintf(dir, sizeof dir, "%s/pki", cfg->data_dir) >= (int)sizeof dir) {
-        set_err(err, errlen, "data_dir path too long");
-        return -1;
-    }
-    if (make_dirs(dir, 0700, err, errlen) != 0)
-        return -1;
-
     char **hubs = NULL;
     size_t nhubs = 0;
     if (hubd_hub_list(ctx, &hubs, &nhubs) != 0) {
@@ -98,21 +54,18 @@ static int ensure_local_tls(hubd_ctx *ctx, hubd_instance_tls *tls, char *err, si
     for (size_t i = 0; i < nhubs; i++)
         add_name(names, &n, hubs[i]);
     for (size_t i = 0; i < cfg->nrest; i++)
-        if (!is_wildcard(cfg->rest_addrs[i].host))
+        if (!dps_listen_addr_is_wildcard(cfg->rest_addrs[i].host))
             add_name(names, &n, cfg->rest_addrs[i].host);
     for (size_t i = 0; i < cfg->nmqtt; i++)
-        if (!is_wildcard(cfg->mqtt_addrs[i].host))
+        if (!dps_listen_addr_is_wildcard(cfg->mqtt_addrs[i].host))
             add_name(names, &n, cfg->mqtt_addrs[i].host);
 
     dps_pki_paths paths;
-    char reason[512];
-    int rc = dps_pki_ensure_local_ca(dir, HUBD_LOCAL_CA_NAME, names, n, &paths, reason,
-                                     sizeof reason);
+    int rc = dps_pki_daemon_local_ca(cfg->data_dir, HUBD_LOCAL_CA_NAME, names, n, &paths, err,
+                                     errlen);
     hubd_hub_list_free(hubs, nhubs);
-    if (rc != 0) {
-        set_err(err, errlen, "local CA in %s: %s", dir, reason);
+    if (rc != 0)
         return -1;
-    }
     snprintf(tls->cert, sizeof tls->cert, "%s", paths.server_cert);
     snprintf(tls->key, sizeof tls->key, "%s", paths.server_key);
     snprintf(ctx->ca_cert_path, sizeof ctx->ca_cert_path, "%s", paths.ca_cert);
@@ -140,14 +93,14 @@ int hubd_instance_open(hubd_ctx *ctx, const hubd_config *cfg, hubd_instance_tls 
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->config = cfg;
-    if (make_dirs(cfg->data_dir, 0700, err, errlen) != 0)
+    if (dps_daemon_make_dirs(cfg->data_dir, 0700, err, errlen) != 0)
         return -1;
 
     char reason[512] = "";
     ctx->store = dps_store_open(cfg->store, reason, sizeof reason);
     if (ctx->store == NULL) {
         char shown[600];
-        hubd_config_store_display(cfg->store, shown, sizeof shown);
+        dps_daemon_store_display(cfg->store, shown, sizeof shown);
         set_err(err, errlen, "cannot open store %s: %s", shown, reason);
         return -1;
     }

@@ -3,7 +3,6 @@
  * shut down cleanly. The start-up lines on stdout are an interface (scripts
  * and tests parse them); docs/hubd.md describes them. */
 #include <event2/event.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "model/hubs.h"
 #include "mqtt/endpoint.h"
 #include "mqtt/sessions.h"
+#include "net/daemon_loop.h"
 #include "net/https_server.h"
 #include "net/tls_server.h"
 
@@ -44,47 +44,24 @@ static void rest_error(void *arg, dps_http_response *res, int status, const char
     hubd_api_write_error(g->ctx, res, status, message);
 }
 
-static void on_stop_signal(evutil_socket_t sig, short events, void *arg)
-{
-    (void)events;
-    log_info("received signal %d, shutting down", (int)sig);
-    event_base_loopexit(arg, NULL);
-}
-
 /* TLS for both listeners. MQTT asks for a client certificate (X.509 device
  * authentication decides later, per device); REST never does, so browsers
  * and service SDKs are not prompted for one. Distinct session ID contexts
  * keep a REST session from being resumed on the MQTT port. */
-static SSL_CTX *make_tls(const hubd_instance_tls *files, bool mqtt, char *err, size_t errlen)
+static dps_tls_server_config tls_config(const char *cert, const char *key, bool mqtt)
 {
-    dps_tls_server_config tc = {
-        .cert_file = files->cert,
-        .key_file = files->key,
+    return (dps_tls_server_config){
+        .cert_file = cert,
+        .key_file = key,
         .request_client_cert = mqtt,
         .session_id_context = mqtt ? "opendps-hubd-mqtt" : "opendps-hubd-rest",
     };
-    return dps_tls_server_ctx(&tc, err, errlen);
 }
 
-static int check_only(const hubd_config *cfg)
+static SSL_CTX *make_tls(const hubd_instance_tls *files, bool mqtt, char *err, size_t errlen)
 {
-    /* Configured certificates are loaded for real: a key that does not match
-     * its certificate is a configuration error worth catching here. */
-    if (cfg->tls_cert[0] != '\0') {
-        char err[1024];
-        hubd_instance_tls files;
-        memset(&files, 0, sizeof files);
-        snprintf(files.cert, sizeof files.cert, "%s", cfg->tls_cert);
-        snprintf(files.key, sizeof files.key, "%s", cfg->tls_key);
-        SSL_CTX *tls = make_tls(&files, false, err, sizeof err);
-        if (tls == NULL) {
-            fprintf(stderr, "hubd: %s\n", err);
-            return EXIT_USAGE;
-        }
-        SSL_CTX_free(tls);
-    }
-    printf("configuration OK\n");
-    return 0;
+    dps_tls_server_config tc = tls_config(files->cert, files->key, mqtt);
+    return dps_tls_server_ctx(&tc, err, errlen);
 }
 
 /* "host:port" where clients reach the first REST listener, for the admin
@@ -94,7 +71,7 @@ static void rest_host(const hubd_config *cfg, uint16_t port, char *out, size_t o
 {
     const char *host = cfg->rest_addrs[0].host;
     bool v6 = strchr(host, ':') != NULL;
-    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+    if (dps_listen_addr_is_wildcard(host)) {
         host = "localhost";
         v6 = false;
     }
@@ -126,26 +103,23 @@ static void print_hubs(hubd_ctx *ctx)
 static void print_startup(const hubd_config *cfg, hubd_ctx *ctx, const dps_https_server *rest,
                           const hubd_mqtt_endpoint *mqtt, const hubd_admin *admin)
 {
-    char store[1200];
-    hubd_config_store_display(cfg->store, store, sizeof store);
-    printf("opendps hubd %s\n", HUBD_VERSION);
-    printf("data directory: %s\n", cfg->data_dir);
-    printf("store: %s\n", store);
+    dps_daemon_print_banner("hubd", HUBD_VERSION, cfg->data_dir, cfg->store);
     for (size_t i = 0; i < dps_https_server_listener_count(rest); i++)
         printf("https: listening on %s (registry, twin and method APIs)\n",
                dps_https_server_listener_url(rest, i));
     for (size_t i = 0; i < hubd_mqtt_listener_count(mqtt); i++)
         printf("mqtts: listening on %s (device MQTT endpoint)\n",
                hubd_mqtt_listener_url(mqtt, i));
-    if (ctx->ca_cert_path[0] != '\0')
-        printf("ca certificate: %s\n", ctx->ca_cert_path);
-    else
-        printf("ca certificate: (configured certificates)\n");
+    dps_daemon_print_ca(ctx->ca_cert_path);
     print_hubs(ctx);
     char host[300];
     rest_host(cfg, dps_https_server_listener_port(rest, 0), host, sizeof host);
     char *cs = hubd_admin_connection_string(admin, host);
     printf("admin connection string: %s\n", cs != NULL ? cs : "(out of memory)");
+    dps_free_secret_string(cs);
+    /* For dpsd's linked hubs: lets reprovisioning carry reported properties. */
+    cs = hubd_admin_migration_connection_string(admin, host);
+    printf("migration connection string: %s\n", cs != NULL ? cs : "(out of memory)");
     dps_free_secret_string(cs);
     printf("ready\n");
     fflush(stdout);
@@ -178,7 +152,8 @@ int main(int argc, char *argv[])
         hubd_config_free(&cfg);
         return 0;
     case HUBD_ACTION_CHECK: {
-        int rc = check_only(&cfg);
+        dps_tls_server_config tc = tls_config(cfg.tls_cert, cfg.tls_key, false);
+        int rc = dps_daemon_check_only("hubd", &tc);
         hubd_config_free(&cfg);
         return rc;
     }
@@ -187,16 +162,12 @@ int main(int argc, char *argv[])
     }
     dps_log_set_level(cfg.log_level);
 
-    /* A peer closing mid-write must cost one connection, not the process. */
-    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-        log_warn("cannot ignore SIGPIPE");
+    dps_daemon_ignore_sigpipe();
 
     int rc = 1;
     hubd_ctx ctx;
     hubd_instance_tls files;
-    struct event_base *base = NULL;
-    struct event *sigterm = NULL;
-    struct event *sigint = NULL;
+    dps_daemon_loop loop = {0};
     SSL_CTX *rest_tls = NULL;
     SSL_CTX *mqtt_tls = NULL;
     hubd_admin *admin = NULL;
@@ -225,19 +196,10 @@ int main(int argc, char *argv[])
     }
     glue.admin = admin;
 
-    base = event_base_new();
-    if (base == NULL) {
-        log_error("cannot create the event loop");
+    if (dps_daemon_loop_open(&loop) != 0)
         goto out;
-    }
+    struct event_base *base = loop.base;
     ctx.base = base;
-    sigterm = evsignal_new(base, SIGTERM, on_stop_signal, base);
-    sigint = evsignal_new(base, SIGINT, on_stop_signal, base);
-    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
-        evsignal_add(sigint, NULL) != 0) {
-        log_error("cannot install the signal handlers");
-        goto out;
-    }
 
     ctx.sessions = hubd_sessions_new();
     if (ctx.sessions == NULL) {
@@ -271,11 +233,8 @@ int main(int argc, char *argv[])
     log_info("hubd ready: %zu REST and %zu MQTT listener(s)",
              dps_https_server_listener_count(rest), hubd_mqtt_listener_count(mqtt));
 
-    if (event_base_dispatch(base) != 0) {
-        log_error("event loop failed");
+    if (dps_daemon_loop_run(&loop) != 0)
         goto out;
-    }
-    log_info("stopped");
     rc = 0;
 
 out:
@@ -287,12 +246,7 @@ out:
     hubd_admin_free(&admin);
     SSL_CTX_free(rest_tls);
     SSL_CTX_free(mqtt_tls);
-    if (sigterm != NULL)
-        event_free(sigterm);
-    if (sigint != NULL)
-        event_free(sigint);
-    if (base != NULL)
-        event_base_free(base);
+    dps_daemon_loop_close(&loop);
     if (instance_open)
         hubd_instance_close(&ctx);
     hubd_config_free(&cfg);

@@ -282,8 +282,13 @@ class DpsdStartError(AssertionError):
 
 
 class Dpsd:
-    """One dpsd process in a data directory it owns (or was given)."""
+    """One dpsd process in a data directory it owns (or was given).
 
+    Subclasses for other daemons (hubd_harness.Hubd) override NAME,
+    START_ERROR, command() and _parse_lines(); start() is shared."""
+
+    NAME = "dpsd"
+    START_ERROR = DpsdStartError
     STARTUP_KEYS = {
         "data directory": "data_dir",
         "store": "store",
@@ -323,22 +328,25 @@ class Dpsd:
     # alias
     start_fresh = start_new
 
-    def start(self, timeout=START_TIMEOUT):
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        os.makedirs(self.data_dir, exist_ok=True)
-        self.generation += 1
-        self.stderr_path = os.path.join(self.tmp, "dpsd.%d.stderr" % self.generation)
+    def command(self):
+        """The daemon's command line for the current settings."""
         # MQTT on a free port too: the default 127.0.0.1:8883 would make
         # two daemons (or a running hubd) collide.
         args = [binary("dpsd"), "--data-dir", self.data_dir, "--listen", "127.0.0.1:0",
                 "--mqtt-listen", "127.0.0.1:0"]
-        args += self.extra_args
-        self.args = args
+        return args + self.extra_args
+
+    def start(self, timeout=START_TIMEOUT):
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.generation += 1
+        self.stderr_path = os.path.join(self.tmp, "%s.%d.stderr" % (self.NAME, self.generation))
+        self.args = self.command()
         errf = open(self.stderr_path, "wb")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=errf,
                                      env=env, start_new_session=True)
         errf.close()
@@ -359,24 +367,30 @@ class Dpsd:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.kill()
-                raise DpsdStartError("dpsd did not print 'ready' within %.0fs; stdout=%r stderr=%s"
-                                     % (timeout, self.lines, self.stderr_tail()))
+                raise self.START_ERROR("%s did not print 'ready' within %.0fs; stdout=%r "
+                                       "stderr=%s" % (self.NAME, timeout, self.lines,
+                                                      self.stderr_tail()))
             try:
                 line = q.get(timeout=min(left, 0.5))
             except queue.Empty:
                 continue
             if line is None:
                 rc = self.proc.wait(timeout=5)
-                raise DpsdStartError("dpsd exited (rc=%s) before 'ready'; stdout=%r stderr=%s"
-                                     % (rc, self.lines, self.stderr_tail()))
+                raise self.START_ERROR("%s exited (rc=%s) before 'ready'; stdout=%r stderr=%s"
+                                       % (self.NAME, rc, self.lines, self.stderr_tail()))
             self.lines.append(line)
             if line.strip() == "ready":
                 break
+        self._parse_lines()
+        return self
+
+    def _parse_lines(self):
+        """Reads the start-up lines (docs/config.md) into self.info and attributes."""
+        for line in self.lines[:-1]:
             key, sep, val = line.partition(":")
             if sep and key.strip() in self.STARTUP_KEYS:
                 self.info[self.STARTUP_KEYS[key.strip()]] = val.strip()
         self._parse_info()
-        return self
 
     def _parse_info(self):
         missing = [k for k in ("id_scope", "https", "ca_file", "connection_string",

@@ -21,19 +21,17 @@ resolving the hub name to this machine would.
 
 import http.client
 import json
-import os
 import queue
 import re
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import unittest
 import urllib.parse
 
-from dpsd_harness import (START_TIMEOUT, HTTP_TIMEOUT, Dpsd, DpsdStartError, Response,
-                          ServiceClient, _live_processes, binary, make_sas,
+from dpsd_harness import (HTTP_TIMEOUT, Dpsd, DpsdStartError, Response,
+                          ServiceClient, binary, make_sas,
                           parse_connection_string, random_key, run_dpsctl,
                           sanitizer_report, tls_context, unique_id)
 from mqtt_client import MqttClient, device_sas, hub_username
@@ -49,7 +47,11 @@ class HubdStartError(DpsdStartError):
 
 class Hubd(Dpsd):
     """One hubd process in a data directory it owns (or was given).
-    Inherits stop/kill/cleanup/restart and the stderr checks of Dpsd."""
+    Inherits start/stop/kill/cleanup/restart and the stderr checks of Dpsd;
+    only the command line and the start-up lines are hubd's own."""
+
+    NAME = "hubd"
+    START_ERROR = HubdStartError
 
     def __init__(self, data_dir=None, extra_args=None, keep_data=False, hubs=DEFAULT_HUBS):
         super().__init__(data_dir=data_dir, extra_args=extra_args, keep_data=keep_data)
@@ -74,51 +76,6 @@ class Hubd(Dpsd):
         for hub in self.hub_names:
             args += ["--hub", hub]
         return args + self.extra_args
-
-    def start(self, timeout=START_TIMEOUT):
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        os.makedirs(self.data_dir, exist_ok=True)
-        self.generation += 1
-        self.stderr_path = os.path.join(self.tmp, "hubd.%d.stderr" % self.generation)
-        self.args = self.command()
-        errf = open(self.stderr_path, "wb")
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=errf, env=env,
-                                     start_new_session=True)
-        errf.close()
-        _live_processes.add(self.proc)
-        self.lines = []
-        q = queue.Queue()
-
-        def pump(stream):
-            for raw in iter(stream.readline, b""):
-                q.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
-            q.put(None)
-
-        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise HubdStartError("hubd did not print 'ready' within %.0fs; stdout=%r "
-                                     "stderr=%s" % (timeout, self.lines, self.stderr_tail()))
-            try:
-                line = q.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                continue
-            if line is None:
-                rc = self.proc.wait(timeout=5)
-                raise HubdStartError("hubd exited (rc=%s) before 'ready'; stdout=%r stderr=%s"
-                                     % (rc, self.lines, self.stderr_tail()))
-            self.lines.append(line)
-            if line.strip() == "ready":
-                break
-        self._parse_lines()
-        return self
 
     def _parse_lines(self):
         """Reads the start-up lines (docs/hubd.md) into attributes."""

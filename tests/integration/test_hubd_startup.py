@@ -48,7 +48,7 @@ class StartupOutputTest(StartupBase):
         keys = [l.split(":", 1)[0] for l in lines[1:-1]]
         self.assertEqual(keys, ["data directory", "store", "https", "mqtts", "ca certificate",
                                 "hub hub1.opendps.local", "hub hub2.opendps.local",
-                                "admin connection string"])
+                                "admin connection string", "migration connection string"])
         self.assertTrue(os.path.isabs(h.info["data directory"]))
         self.assertEqual(h.info["store"], "sqlite:%s/hubd.db" % h.info["data directory"])
         self.assertRegex(lines[3], r"^https: listening on https://127\.0\.0\.1:\d+ "

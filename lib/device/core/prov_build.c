@@ -41,15 +41,23 @@ dps_result dps_prov_sas_resource(const char *id_scope, const char *registration_
 typedef struct {
     const char *reg;
     const char *payload;
+    const char *ek, *srk; /* TPM only */
 } body_args;
 
 static void build_body(dps_w *w, const void *arg)
 {
     const body_args *a = arg;
-    /* The registration ID's alphabet needs no JSON escaping. */
+    /* The registration ID's alphabet needs no JSON escaping, nor does base64's. */
     dps_w_str(w, "{\"registrationId\":\"");
     dps_w_str(w, a->reg);
     dps_w_char(w, '"');
+    if (a->ek != NULL) {
+        dps_w_str(w, ",\"tpm\":{\"endorsementKey\":\"");
+        dps_w_str(w, a->ek);
+        dps_w_str(w, "\",\"storageRootKey\":\"");
+        dps_w_str(w, a->srk);
+        dps_w_str(w, "\"}");
+    }
     if (a->payload != NULL && a->payload[0] != '\0') {
         dps_w_str(w, ",\"payload\":");
         dps_w_str(w, a->payload);
@@ -64,7 +72,33 @@ dps_result dps_prov_register_body(const char *registration_id, const char *paylo
     *out_len = 0;
     if (!dps_registration_id_valid(registration_id))
         return DPS_E_INVALID;
-    body_args a = {registration_id, payload_json};
+    body_args a = {registration_id, payload_json, NULL, NULL};
+    return dps_w_run(build_body, &a, out, cap, out_len);
+}
+
+static bool base64_text(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        char c = *s;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '='))
+            return false;
+    }
+    return true;
+}
+
+dps_result dps_prov_register_body_tpm(const char *registration_id, const char *ek_b64,
+                                      const char *srk_b64, const char *payload_json, char *out,
+                                      size_t cap, size_t *out_len)
+{
+    assert(out_len != NULL);
+    *out_len = 0;
+    if (!dps_registration_id_valid(registration_id) || !base64_text(ek_b64) ||
+        !base64_text(srk_b64))
+        return DPS_E_INVALID;
+    body_args a = {registration_id, payload_json, ek_b64, srk_b64};
     return dps_w_run(build_body, &a, out, cap, out_len);
 }
 

@@ -163,6 +163,16 @@ static dps_result read_registration(const json_t *rs, dps_registration_result *r
         }
     }
 
+    /* A TPM registration's hub key (tpm.md §10). */
+    const json_t *tpm = json_object_get(rs, "tpm");
+    r->tpm_authentication_key[0] = '\0';
+    if (json_is_object(tpm)) {
+        rc = copy_string(tpm, "authenticationKey", r->tpm_authentication_key,
+                         sizeof r->tpm_authentication_key);
+        if (rc != DPS_OK)
+            return rc;
+    }
+
     const json_t *p = json_object_get(rs, "payload");
     r->payload[0] = '\0';
     r->payload_dropped = false;
@@ -213,6 +223,12 @@ static dps_result read_error(const json_t *root, dps_prov_response *r)
         rc = copy_message(root, "message", r->error_message, sizeof r->error_message);
     if (rc == DPS_OK)
         rc = copy_message(root, "trackingId", r->tracking_id, sizeof r->tracking_id);
+    /* The TPM challenge (tpm.md §4.2): a 401 with authenticationKey. */
+    if (rc == DPS_OK)
+        rc = copy_string(root, "authenticationKey", r->authentication_key,
+                         sizeof r->authentication_key);
+    if (rc == DPS_OK)
+        rc = copy_string(root, "keyName", r->key_name, sizeof r->key_name);
     return rc;
 }
 

@@ -24,6 +24,7 @@ const char *dps_result_name(dps_result r)
     case DPS_E_UNSUPPORTED: return "E_UNSUPPORTED";
     case DPS_E_BUSY: return "E_BUSY";
     case DPS_E_CRYPTO: return "E_CRYPTO";
+    case DPS_E_TPM: return "E_TPM";
     }
     return "E_UNKNOWN";
 }

@@ -243,7 +243,8 @@ static dps_result open_session(dps_hub_client *c)
     }
     /* Renew at 80 % of the token's life: MQTT 3.1.1 cannot re-authenticate,
      * so renewal is a new connection with a new token. */
-    c->renew_at_ms = dps_monotonic_ms() + (int64_t)o->sas_lifetime_s * 800;
+    c->renew_at_ms = has_sas ? dps_monotonic_ms() + (int64_t)o->sas_lifetime_s * 800
+                             : INT64_MAX; /* X.509: nothing expires with the session */
     DLOG_INFO(&o->log, "hub: connected to %s (%s port %u) as %s", o->hub_host, c->gateway_host,
               (unsigned)c->gateway_port, o->device_id);
     return DPS_OK;

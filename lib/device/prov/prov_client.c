@@ -84,6 +84,11 @@ static dps_result setup(dps_prov_client *c, const dps_prov_options *o)
         DLOG_ERROR(log, "invalid or missing ID scope");
         return DPS_E_INVALID;
     }
+    if (o->registration_id == NULL) {
+        DLOG_ERROR(log, "a registration ID is required (an X.509 credential supplies its "
+                        "leaf's CN, when it has one)");
+        return DPS_E_INVALID;
+    }
     if (!dps_registration_id_valid(o->registration_id)) {
         DLOG_ERROR(log, "invalid registration ID: 1..128 characters from A-Z a-z 0-9 - . _ :");
         return DPS_E_INVALID;
@@ -126,10 +131,25 @@ static dps_result setup(dps_prov_client *c, const dps_prov_options *o)
         snprintf(c->host_header, sizeof c->host_header, v6 ? "[%s]:%u" : "%s:%u", o->host,
                  (unsigned)port);
     size_t n = 0;
-    dps_result rc = dps_prov_register_body(o->registration_id, o->payload_json, c->body,
-                                           sizeof c->body, &n);
+    dps_result rc;
+    if (o->credential->ops->tpm_keys != NULL) {
+        /* TPM (tpm.md §4): HTTPS only, as in Azure; EK and SRK in the body. */
+        if (o->transport != DPS_TRANSPORT_HTTPS) {
+            DLOG_ERROR(log, "TPM attestation registers over HTTPS only (MQTT has no TPM flow)");
+            return DPS_E_UNSUPPORTED;
+        }
+        const char *ek = NULL, *srk = NULL;
+        rc = o->credential->ops->tpm_keys(o->credential, &ek, &srk);
+        if (rc == DPS_OK)
+            rc = dps_prov_register_body_tpm(o->registration_id, ek, srk, o->payload_json,
+                                            c->body, sizeof c->body, &n);
+    } else {
+        rc = dps_prov_register_body(o->registration_id, o->payload_json, c->body,
+                                    sizeof c->body, &n);
+    }
     if (rc != DPS_OK) {
-        DLOG_ERROR(log, "register body does not fit %zu bytes", sizeof c->body);
+        DLOG_ERROR(log, "cannot build the register body (%s; at most %zu bytes)",
+                   dps_result_name(rc), sizeof c->body);
         return rc == DPS_E_NO_SPACE ? DPS_E_INVALID : rc;
     }
     return DPS_OK;
@@ -142,14 +162,18 @@ static dps_result refresh_sas(dps_prov_client *c)
     if (c->sas_expiry_s != 0 && c->sas_expiry_s - now > SAS_MARGIN_S)
         return DPS_OK;
     const dps_prov_options *o = c->opt;
+    if (o->credential->ops->tpm_keys != NULL && !c->tpm_activated) {
+        c->sas[0] = '\0'; /* TPM: no key yet; the first request asks for the challenge */
+        return DPS_OK;
+    }
     char sr[DPS_MAX_ID_SCOPE + DPS_MAX_REGISTRATION_ID + 32];
     size_t n = 0;
     dps_result rc = dps_prov_sas_resource(o->id_scope, o->registration_id, sr, sizeof sr, &n);
     if (rc != DPS_OK)
         return rc;
     int64_t expiry = now + (int64_t)o->sas_lifetime_s;
-    rc = o->credential->ops->sign_sas(o->credential, sr, "registration", expiry, c->sas,
-                                      sizeof c->sas, &n);
+    const char *skn = c->tpm_skn[0] != '\0' ? c->tpm_skn : "registration";
+    rc = o->credential->ops->sign_sas(o->credential, sr, skn, expiry, c->sas, sizeof c->sas, &n);
     if (rc == DPS_E_UNSUPPORTED) {
         c->sas[0] = '\0'; /* X.509: the TLS client certificate authenticates */
         c->sas_expiry_s = INT64_MAX;
@@ -210,6 +234,38 @@ static dps_result wait_before_retry(dps_prov_client *c, const dps_prov_transport
     return rc;
 }
 
+/* TPM (tpm.md §4.1 step 2): the 401 challenge's blob goes into the TPM; the
+ * next request carries a SAS signed there, with the challenge's keyName. */
+static dps_result tpm_challenge(dps_prov_client *c, const dps_prov_response *r)
+{
+    const dps_prov_options *o = c->opt;
+    DLOG_INFO(&o->log, "TPM challenge received; activating its key in the TPM");
+    dps_result rc = o->credential->ops->tpm_activate(o->credential, r->authentication_key);
+    if (rc != DPS_OK) {
+        DLOG_ERROR(&o->log, "the TPM did not accept the challenge: %s", dps_result_name(rc));
+        return rc;
+    }
+    c->tpm_activated = true;
+    snprintf(c->tpm_skn, sizeof c->tpm_skn, "%s", r->key_name);
+    c->sas_expiry_s = 0; /* sign now */
+    return DPS_OK;
+}
+
+/* TPM (tpm.md §10): the assignment's second blob becomes the hub key. */
+static dps_result tpm_hub_key(dps_prov_client *c, const dps_registration_result *out)
+{
+    const dps_prov_options *o = c->opt;
+    if (out->tpm_authentication_key[0] == '\0') {
+        DLOG_ERROR(&o->log, "assigned without registrationState.tpm.authenticationKey: "
+                            "no hub key for the TPM");
+        return DPS_E_PROTOCOL;
+    }
+    dps_result rc = o->credential->ops->tpm_activate(o->credential, out->tpm_authentication_key);
+    if (rc != DPS_OK)
+        DLOG_ERROR(&o->log, "the TPM did not accept the hub key: %s", dps_result_name(rc));
+    return rc;
+}
+
 /* The state machine. *out is written for final answers and refusals. */
 static dps_result run(dps_prov_client *c, const dps_prov_transport_ops *t,
                       dps_registration_result *out)
@@ -249,6 +305,13 @@ static dps_result run(dps_prov_client *c, const dps_prov_transport_ops *t,
             if (rc != DPS_OK)
                 return rc;
             continue;
+        }
+        if (code == 401 && o->credential->ops->tpm_activate != NULL && !c->tpm_activated &&
+            operation_id[0] == '\0' && r->authentication_key[0] != '\0') {
+            rc = tpm_challenge(c, r);
+            if (rc != DPS_OK)
+                return rc;
+            continue; /* the same register request, now with a SAS */
         }
         if (code < 200 || code >= 300) {
             DLOG_ERROR(log, "service refused the registration: %d, error %lld: %s", code,
@@ -292,7 +355,7 @@ static dps_result run(dps_prov_client *c, const dps_prov_transport_ops *t,
         if (st == DPS_PROV_STATUS_ASSIGNED) {
             DLOG_INFO(log, "assigned to %s as %s (%s)", out->assigned_hub, out->device_id,
                       out->substatus[0] != '\0' ? out->substatus : "no substatus");
-            return DPS_OK;
+            return o->credential->ops->tpm_activate != NULL ? tpm_hub_key(c, out) : DPS_OK;
         }
         if (st == DPS_PROV_STATUS_FAILED) {
             DLOG_ERROR(log, "registration failed: error %lld: %s", (long long)out->error_code,
@@ -310,12 +373,19 @@ dps_result dps_prov_register(dps_prov_client *client, const dps_prov_options *op
     assert(client != NULL && opt != NULL && out != NULL);
     memset(client, 0, offsetof(dps_prov_client, body)); /* the buffers need no clearing */
     client->opt = opt;
+    if (opt->registration_id == NULL && opt->credential != NULL &&
+        opt->credential->ops != NULL && opt->credential->ops->identity != NULL) {
+        /* X.509: the registration ID is the leaf's CN (device-api.md §10) */
+        client->opt_resolved = *opt;
+        client->opt_resolved.registration_id = opt->credential->ops->identity(opt->credential);
+        client->opt = &client->opt_resolved;
+    }
     dps__tls_init(&client->tls);
     dps__tls_init(&client->mqtt.tls);
-    dps_result rc = setup(client, opt);
+    dps_result rc = setup(client, client->opt);
     if (rc != DPS_OK)
         return rc;
-    const dps_prov_transport_ops *t = transport_of(opt);
+    const dps_prov_transport_ops *t = transport_of(client->opt);
     rc = run(client, t, out);
     t->close(client);
     dps_wipe(client->sas, sizeof client->sas);

@@ -24,6 +24,8 @@ static const struct {
     {"linkedHubs", dps_admin__linked_hubs},
     {"policies", dps_admin__policies},
     {"connectionString", dps_admin__connection_string},
+    {"certificates", dps_admin__certificates},
+    {"registrations", dps_admin__registrations},
 };
 
 bool dps_admin_api_handle(dpsd_ctx *ctx, const dps_http_request *req, dps_http_response *res)

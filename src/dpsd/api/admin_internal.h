@@ -21,6 +21,11 @@ void dps_admin__instance(dpsd_ctx *ctx, const dps_http_request *req, dps_http_re
 void dps_admin__linked_hubs(dpsd_ctx *ctx, const dps_http_request *req,
                             dps_http_response *res);
 void dps_admin__policies(dpsd_ctx *ctx, const dps_http_request *req, dps_http_response *res);
+void dps_admin__certificates(dpsd_ctx *ctx, const dps_http_request *req,
+                             dps_http_response *res);
+/* POST /admin/registrations/{id}/explain: the dry run (engine/explain.h). */
+void dps_admin__registrations(dpsd_ctx *ctx, const dps_http_request *req,
+                              dps_http_response *res);
 void dps_admin__connection_string(dpsd_ctx *ctx, const dps_http_request *req,
                                   dps_http_response *res);
 

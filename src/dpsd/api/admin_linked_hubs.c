@@ -20,7 +20,7 @@
 
 static const char *const put_members[] = {
     "name", "connectionString", "registryUrl", "allocationWeight", "applyAllocationPolicy",
-    "location", "etag", "createdDateTimeUtc", NULL,
+    "location", "etag", "createdDateTimeUtc", "migrationConnectionString", NULL,
 };
 
 /* Replaces the key in doc's connectionString by the mask, in place: what
@@ -31,6 +31,14 @@ static int mask_doc(json_t *doc)
     char *masked = cs ? dps_hub_connstr_mask(cs) : NULL;
     int rc = masked ? json_object_set_new(doc, "connectionString", json_string(masked)) : -1;
     free(masked);
+    /* The migration credential (hubd's, hub.md §9.4) is as secret. */
+    const char *mcs = json_string_value(json_object_get(doc, "migrationConnectionString"));
+    if (rc == 0 && mcs != NULL) {
+        masked = dps_hub_connstr_mask(mcs);
+        rc = masked ? json_object_set_new(doc, "migrationConnectionString", json_string(masked))
+                    : -1;
+        free(masked);
+    }
     return rc;
 }
 
@@ -196,6 +204,54 @@ done:
     return out;
 }
 
+/* The optional migrationConnectionString (hubd's migration credential): a
+ * masked key read back from GET keeps the stored one, as for the hub's own
+ * connection string. -1 after filling res. */
+static int put_migration(const json_t *body, const dps_record *existing, json_t *doc,
+                         dps_http_response *res)
+{
+    const json_t *v = json_object_get(body, "migrationConnectionString");
+    if (v == NULL || json_is_null(v))
+        return 0;
+    dps_hub_connstr c = {0}, old = {0};
+    char err[160];
+    int rc = -1;
+    if (!json_is_string(v) || dps_hub_connstr_parse(json_string_value(v),
+                                                    DPS_CONNSTR_ALLOW_MASKED, &c, err,
+                                                    sizeof err) != 0) {
+        dps_api_error(res, DPS_ERR_INVALID_FIELD, "migrationConnectionString: %s",
+                      json_is_string(v) ? err : "must be a connection string");
+        goto done;
+    }
+    if (c.key_masked) {
+        json_t *prev = existing != NULL ? dps_admin__record_doc(existing) : NULL;
+        const char *stored =
+            json_string_value(json_object_get(prev, "migrationConnectionString"));
+        int ok = stored != NULL && dps_hub_connstr_parse(stored, 0, &old, err, sizeof err) == 0 &&
+                 strcasecmp(old.key_name, c.key_name) == 0;
+        json_decref(prev);
+        if (!ok) {
+            dps_api_error(res, DPS_ERR_INVALID_FIELD,
+                          "migrationConnectionString SharedAccessKey is masked; send the real key");
+            goto done;
+        }
+        dps_free_secret_string(c.key);
+        c.key = old.key;
+        old.key = NULL;
+    }
+    char *text = dps_hub_connstr_format(&c, false);
+    if (text == NULL || json_object_set_new(doc, "migrationConnectionString",
+                                            json_string(text)) != 0)
+        dps_api_error(res, DPS_ERR_INTERNAL, "out of memory");
+    else
+        rc = 0;
+    dps_free_secret_string(text);
+done:
+    dps_hub_connstr_free(&c);
+    dps_hub_connstr_free(&old);
+    return rc;
+}
+
 /* The new document for a PUT, or NULL with res filled. */
 static json_t *build_doc(const json_t *body, const char *name, const dps_record *existing,
                          const char *etag, dps_http_response *res)
@@ -226,7 +282,7 @@ static json_t *build_doc(const json_t *body, const char *name, const dps_record 
         dps_api_error(res, DPS_ERR_INTERNAL, "out of memory");
         return NULL;
     }
-    if (put_options(body, name, doc, res) != 0) {
+    if (put_options(body, name, doc, res) != 0 || put_migration(body, existing, doc, res) != 0) {
         json_decref(doc);
         return NULL;
     }

@@ -14,7 +14,9 @@ typedef enum { CALL_REGISTER, CALL_OPERATION, CALL_STATUS } call_kind;
 static void on_answer(void *arg, const dps_reg_answer *a)
 {
     dps_http_response *res = arg;
-    if (a->status >= 400 || a->body == NULL) {
+    /* An error with a body is the TPM challenge (401): its body is the
+     * challenge, not the error shape. */
+    if (a->body == NULL || (a->status >= 400 && a->status != 401)) {
         dps_api_error(res, a->error_code != 0 ? a->error_code : DPS_ERR_INTERNAL, "%s",
                       a->message != NULL ? a->message : "request failed");
     } else {
@@ -44,6 +46,9 @@ static void device_call(call_kind kind, dpsd_ctx *ctx, const dps_http_request *r
         .api_version = api_version,
         .operation_id = kind == CALL_OPERATION ? m->params[2] : NULL,
         .sas_token = dps_http_header_get(req, "Authorization"),
+        /* X.509: the certificate the TLS handshake asked for. */
+        .client_leaf = req->client_leaf,
+        .client_chain = req->client_chain,
         /* GET polls may carry "{}" (Node): the engine ignores it there. */
         .body = kind == CALL_OPERATION ? NULL : req->body,
         .body_len = kind == CALL_OPERATION ? 0 : req->body_len,

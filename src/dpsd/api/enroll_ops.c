@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "model/ids.h"
+#include "model/x509_index.h"
 
 #define HOST_KEY_MAX 256
 
@@ -154,6 +155,10 @@ json_t *dps_enroll_write(dpsd_ctx *ctx, const dps_enroll_desc *d, const char *pa
         dps_api__store_err(err, r, d->noun, key);
         goto done;
     }
+    /* X.509 attestation finds groups through this index; a failure is
+     * logged there and heals on the group's next write. */
+    if (d->coll == DPS_COLL_ENROLLMENT_GROUP)
+        (void)dps_x509_index_group(ctx->store, key, doc);
     result = doc;
     doc = NULL;
 done:
@@ -179,6 +184,8 @@ int dps_enroll_remove(dpsd_ctx *ctx, const dps_enroll_desc *d, const char *id,
         dps_api__store_err(err, r, d->noun, id);
         return -1;
     }
+    if (d->coll == DPS_COLL_ENROLLMENT_GROUP)
+        (void)dps_x509_index_group(ctx->store, key, NULL);
     return 0;
 }
 

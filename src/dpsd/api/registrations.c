@@ -7,6 +7,7 @@
 #include "api/errors.h"
 #include "api/service_internal.h"
 #include "common/log.h"
+#include "engine/record.h"
 
 static const char noun[] = "registration";
 
@@ -17,6 +18,8 @@ static void registration_sanitize(json_t *doc)
     json_t *tpm = json_object_get(doc, "tpm");
     if (json_is_object(tpm))
         json_object_del(tpm, "authenticationKey");
+    /* The engine's note of the first hub (engine/record.h). */
+    json_object_del(doc, DPS_RECORD_INITIAL_HUB);
 }
 
 int dps_api__embed_registration_state(dpsd_ctx *ctx, json_t *doc, const char *key)

@@ -7,25 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api/errors.h"
 #include "api/service_auth_internal.h"
-#include "common/b64.h"
-#include "common/dynbuf.h"
+#include "common/access_policy.h"
 #include "common/log.h"
 #include "common/sas.h"
-#include "common/secret.h"
 #include "common/timeutil.h"
 #include "config.h"
 
 #define POLICY_NAME_MAX 256
-#define RIGHTS_TEXT_MAX 256
 
-static const struct {
-    const char *name;
-    dps_right bit;
-} rights_table[] = {
+static const dps_right_name rights_table[] = {
     {"ServiceConfig", DPS_RIGHT_SERVICE_CONFIG},
     {"EnrollmentRead", DPS_RIGHT_ENROLLMENT_READ},
     {"EnrollmentWrite", DPS_RIGHT_ENROLLMENT_WRITE},
@@ -35,80 +28,17 @@ static const struct {
 };
 #define NRIGHTS (sizeof rights_table / sizeof rights_table[0])
 
-static bool right_lookup(const char *name, size_t len, unsigned *bit)
-{
-    for (size_t i = 0; i < NRIGHTS; i++) {
-        if (strlen(rights_table[i].name) == len &&
-            strncasecmp(rights_table[i].name, name, len) == 0) {
-            *bit = rights_table[i].bit;
-            return true;
-        }
-    }
-    return false;
-}
-
 int dps_rights_parse(const char *text, unsigned *mask)
 {
-    if (text == NULL)
-        return -1;
-    unsigned m = 0;
-    const char *p = text;
-    for (;;) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        const char *start = p;
-        while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t')
-            p++;
-        size_t len = (size_t)(p - start);
-        while (*p == ' ' || *p == '\t')
-            p++;
-        unsigned bit = 0;
-        if (len == 0 || !right_lookup(start, len, &bit))
-            return -1;
-        m |= bit;
-        if (*p == '\0')
-            break;
-        if (*p != ',')
-            return -1;
-        p++;
-    }
-    *mask = m;
-    return 0;
+    return dps_rights_table_parse(rights_table, NRIGHTS, text, mask);
 }
 
 char *dps_rights_format(unsigned mask)
 {
-    dps_buf b;
-    dps_buf_init(&b, RIGHTS_TEXT_MAX);
-    for (size_t i = 0; i < NRIGHTS; i++) {
-        if ((mask & rights_table[i].bit) == 0)
-            continue;
-        if ((b.len > 0 && dps_buf_append_str(&b, ", ") != 0) ||
-            dps_buf_append_str(&b, rights_table[i].name) != 0) {
-            dps_buf_free(&b);
-            return NULL;
-        }
-    }
-    return dps_buf_take(&b);
+    return dps_rights_table_format(rights_table, NRIGHTS, mask);
 }
 
 /* ---- authentication ------------------------------------------------------ */
-
-/* True when the token was signed with the base64 key held in policy[name]. */
-static bool signed_with_policy_key(const dps_sas_token *t, const json_t *policy, const char *name)
-{
-    const char *b64 = json_string_value(json_object_get(policy, name));
-    if (b64 == NULL || b64[0] == '\0')
-        return false;
-    uint8_t *key = NULL;
-    size_t keylen = 0;
-    if (dps_b64_decode(b64, strlen(b64), &key, &keylen) != 0)
-        return false;
-    bool ok = dps_sas_signed_with(t, key, keylen);
-    dps_wipe(key, keylen);
-    free(key);
-    return ok;
-}
 
 /* Loads the policy named by skn; NULL with a reason in why. */
 static json_t *load_policy(dpsd_ctx *ctx, const char *skn, char *why, size_t whylen,
@@ -196,8 +126,7 @@ static bool check_token(dpsd_ctx *ctx, const dps_http_request *req, unsigned any
     policy = load_policy(ctx, tok.skn, why, whylen, store_failed);
     if (policy == NULL)
         goto done;
-    if (!signed_with_policy_key(&tok, policy, "primaryKey") &&
-        !signed_with_policy_key(&tok, policy, "secondaryKey")) {
+    if (!dps_access_policy_signed(policy, &tok)) {
         snprintf(why, whylen, "the signature does not match the keys of policy '%s'", tok.skn);
         goto done;
     }

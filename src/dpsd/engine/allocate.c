@@ -12,7 +12,7 @@
 
 #include "engine/registration.h"
 
-#define MAX_CANDIDATES 256 /* more linked hubs than this is an operator error */
+#define MAX_CANDIDATES DPS_ALLOC_MAX_CANDIDATES
 
 typedef int (*policy_fn)(const dps_alloc_input *in, const int *cand, size_t ncand,
                          dps_alloc_result *out);
@@ -58,6 +58,7 @@ double dps_alloc_hashed_score(const char *registration_key, const char *hub_name
 static int policy_hashed(const dps_alloc_input *in, const int *cand, size_t ncand,
                          dps_alloc_result *out)
 {
+    snprintf(out->detail, sizeof out->detail, "weighted hash over %zu candidate hub(s)", ncand);
     int best = -1;
     double best_score = 0;
     for (size_t i = 0; i < ncand; i++) {
@@ -86,27 +87,67 @@ static int policy_static(const dps_alloc_input *in, const int *cand, size_t ncan
         return fail(out, DPS_REG_FAIL_NO_HUB,
                     "the enrollment's static hub is not a linked hub");
     out->hub = cand[0];
+    snprintf(out->detail, sizeof out->detail, "the enrollment's one hub");
     return 0;
 }
 
+/* Never reached through dps_allocate from the engine: the webhook decides
+ * (decide.c). A caller that asks anyway learns why. */
 static int policy_custom(const dps_alloc_input *in, const int *cand, size_t ncand,
                          dps_alloc_result *out)
 {
     (void)in;
     (void)cand;
     (void)ncand;
-    return fail(out, DPS_REG_FAIL_CUSTOM,
-                "custom allocation (webhook) is not supported by this opendps version yet");
+    return fail(out, DPS_REG_FAIL_CUSTOM, "custom allocation is decided by its webhook");
 }
 
-/* geoLatency cannot measure latency to Azure regions: it is hashed over
- * the same candidates, a documented deviation (service-api.md §12.3). */
+/* geoLatency (geo.h): the candidate with the lowest modelled round trip
+ * from the device's location; candidates within the model's tie margin of
+ * the best are hashed by weight. Without a device location, or when no
+ * candidate's location can be estimated, every candidate is hashed: a
+ * device is never refused for lack of geography [project]. */
+static int policy_geo(const dps_alloc_input *in, const int *cand, size_t ncand,
+                      dps_alloc_result *out)
+{
+    double lat[MAX_CANDIDATES];
+    double best = -1;
+    for (size_t i = 0; i < ncand; i++) {
+        const dps_alloc_hub *h = &in->linked[cand[i]];
+        lat[i] = in->device_location != NULL && h->location != NULL
+                     ? dps_geo_latency_ms(in->geo, in->device_location, h->location)
+                     : -1;
+        if (lat[i] >= 0 && (best < 0 || lat[i] < best))
+            best = lat[i];
+    }
+    if (best < 0) {
+        int rc = policy_hashed(in, cand, ncand, out);
+        snprintf(out->detail, sizeof out->detail,
+                 "device location %s%.64s; no candidate's latency is known: weighted hash over "
+                 "%zu hub(s)",
+                 in->device_location != NULL ? "" : "unknown",
+                 in->device_location != NULL ? in->device_location : "", ncand);
+        return rc;
+    }
+    int near[MAX_CANDIDATES];
+    size_t nnear = 0;
+    double tie = dps_geo_tie_ms(in->geo);
+    for (size_t i = 0; i < ncand; i++)
+        if (lat[i] >= 0 && lat[i] <= best + tie)
+            near[nnear++] = cand[i];
+    int rc = policy_hashed(in, near, nnear, out);
+    snprintf(out->detail, sizeof out->detail,
+             "device in %.64s: nearest %zu hub(s) at about %.1f ms, weighted hash among them",
+             in->device_location, nnear, best);
+    return rc;
+}
+
 static const struct {
     const char *name;
     policy_fn fn;
 } policies[] = {
     {"hashed", policy_hashed},
-    {"geoLatency", policy_hashed},
+    {"geoLatency", policy_geo},
     {"static", policy_static},
     {"custom", policy_custom},
 };
@@ -114,10 +155,10 @@ static const struct {
 /* The candidate set (§12.2): the listed hubs that are linked (an explicit
  * listing overrides applyAllocationPolicy false), else every linked hub
  * that takes part in automatic allocation. */
-static size_t candidates(const dps_alloc_input *in, int *cand)
+size_t dps_alloc_candidates(const dps_alloc_input *in, int *cand, size_t max)
 {
     size_t n = 0;
-    for (size_t i = 0; i < in->nlinked && n < MAX_CANDIDATES; i++) {
+    for (size_t i = 0; i < in->nlinked && n < max; i++) {
         const dps_alloc_hub *h = &in->linked[i];
         bool take = false;
         if (in->nlisted > 0) {
@@ -132,11 +173,20 @@ static size_t candidates(const dps_alloc_input *in, int *cand)
     return n;
 }
 
+const char *dps_alloc_policy_name(const char *policy)
+{
+    for (size_t i = 0; policy != NULL && i < sizeof policies / sizeof policies[0]; i++)
+        if (strcasecmp(policy, policies[i].name) == 0)
+            return policies[i].name;
+    return NULL;
+}
+
 int dps_allocate(const dps_alloc_input *in, dps_alloc_result *out)
 {
     out->hub = -1;
     out->error_code = 0;
     out->message[0] = '\0';
+    out->detail[0] = '\0';
     const char *policy = in->policy != NULL && in->policy[0] != '\0' ? in->policy : "hashed";
     policy_fn fn = NULL;
     for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++)
@@ -149,6 +199,6 @@ int dps_allocate(const dps_alloc_input *in, dps_alloc_result *out)
         return -1;
     }
     int cand[MAX_CANDIDATES];
-    size_t ncand = candidates(in, cand);
+    size_t ncand = dps_alloc_candidates(in, cand, MAX_CANDIDATES);
     return fn(in, cand, ncand, out);
 }

@@ -19,6 +19,9 @@ typedef enum {
     DPS_ATTEST_UNAUTHORIZED, /* 401 401002 */
     DPS_ATTEST_NOT_FOUND,    /* 404 404201: no enrollment accepts this device */
     DPS_ATTEST_ERROR,        /* 500: store failure or no memory */
+    /* TPM (attest_tpm.c): */
+    DPS_ATTEST_CHALLENGE,    /* 401 with result.challenge as the body (tpm.md §4.2) */
+    DPS_ATTEST_BAD_REQUEST,  /* 400 400001: a tpm member the challenge cannot use */
 } dps_attest_status;
 
 typedef struct {
@@ -28,6 +31,11 @@ typedef struct {
      * its registration record), tried first: the regId -> group cache of
      * service-api.md §12.1, kept in the record so it survives restarts. */
     const char *group_hint;
+    /* TPM: the engine's pending challenges (NULL: TPM unavailable), and
+     * whether this is a register, the one request that may be answered
+     * with a challenge and that uses a challenge key up. */
+    struct dps_tpm_challenges *tpm_challenges;
+    bool registering;
 } dps_attest_ctx;
 
 typedef struct {
@@ -40,6 +48,21 @@ typedef struct {
      * when disabled. */
     char *primary_key;
     char *secondary_key;
+    /* X.509 (attest_x509.c): registrationState.x509 ({certificateInfo,
+     * enrollmentGroupId, signingCertificateInfo}) and the SHA-256
+     * thumbprint of the device's leaf, which becomes its selfSigned hub
+     * identity (hub.md §9.2). NULL for the other mechanisms. */
+    json_t *x509;
+    char *x509_thumbprint;
+    /* TPM (attest_tpm.c): with DPS_ATTEST_CHALLENGE the 401 body
+     * {message, authenticationKey, keyName}; with OK on a register,
+     * registrationState.tpm ({authenticationKey}: the blob delivering the
+     * hub key in primary_key) and the allocation webhook's
+     * deviceRuntimeContext.tpm ({endorsementKey, storageRootKey},
+     * service-api.md §13.1). NULL otherwise. */
+    json_t *challenge;
+    json_t *tpm;
+    json_t *tpm_context;
     char message[240];   /* why not OK (no key material) */
 } dps_attest_result;
 
@@ -56,6 +79,17 @@ void dps_attest_result_free(dps_attest_result *r);
  * regard to case. Used before every key lookup and on every poll. */
 dps_attest_status dps_attest_sas_precheck(const dps_reg_request *req, int64_t now_s,
                                           char *msg, size_t msglen);
+
+/* The TPM mechanism (attest_tpm.c): wanted when the body carries "tpm",
+ * or a SAS token comes for a registration with a TPM challenge. */
+bool dps_attest__tpm_wanted(const dps_attest_ctx *ctx, const dps_reg_request *req,
+                            const char *regkey);
+dps_attest_status dps_attest__tpm(const dps_attest_ctx *ctx, const dps_reg_request *req,
+                                  const char *regkey, dps_attest_result *out);
+
+/* The X.509 mechanism (attest_x509.c): req->client_leaf is set. */
+dps_attest_status dps_attest__x509(const dps_attest_ctx *ctx, const dps_reg_request *req,
+                                   const char *regkey, dps_attest_result *out);
 
 /* The symmetric-key mechanism (attest_symkey.c). */
 dps_attest_status dps_attest__symkey(const dps_attest_ctx *ctx, const dps_reg_request *req,

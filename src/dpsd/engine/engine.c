@@ -23,15 +23,18 @@
 #include "common/timeutil.h"
 #include "engine/allocate.h"
 #include "engine/attest.h"
+#include "engine/decide.h"
+#include "engine/explain.h"
+#include "engine/hubset.h"
 #include "engine/operations.h"
 #include "engine/record.h"
+#include "engine/reprovision.h"
+#include "engine/tpm_challenges.h"
+#include "engine/webhook.h"
 #include "model/linked_hub.h"
 
-/* The instance default policy, in the store's meta table (admin API). */
-#define META_ALLOCATION_POLICY "allocation_policy"
-#define HUB_PAGE 1000
-
 typedef struct hub_wait hub_wait;
+typedef struct webhook_wait webhook_wait;
 
 struct dps_engine {
     dps_store *store;
@@ -45,6 +48,10 @@ struct dps_engine {
     int64_t (*now_ns)(void);
     dps_op_table *ops;
     hub_wait *waits; /* operations whose hub job is running */
+    dps_webhook_caller webhook;
+    const dps_geo_model *geo;
+    webhook_wait *webhooks; /* operations waiting for their allocation webhook */
+    dps_tpm_challenges *tpm; /* pending TPM challenges (attest_tpm.c) */
 };
 
 /* One operation waiting for its hub; linked into the engine so that what
@@ -58,7 +65,17 @@ struct hub_wait {
     char *group_id;  /* enrollmentGroupId as written on the group */
     char *group_key; /* store group of the record */
     char *created;
+    json_t *x509; /* registrationState.x509, X.509 devices only */
+    json_t *tpm;  /* registrationState.tpm (the hub key blob), TPM devices only */
     dps_transport_kind transport;
+    /* Reprovisioning: what the record says if the job fails (the device's
+     * identity is still where it was), the substatus if it succeeds, the
+     * webhook's payload and the hub of the first assignment. */
+    char *prev_hub;
+    char *prev_device_id;
+    const char *substatus; /* static text */
+    json_t *payload;
+    char *initial_hub;
 };
 
 static const char *transport_name(dps_transport_kind t)
@@ -122,8 +139,11 @@ dps_engine *dps_engine_new(const dps_engine_options *opt)
         opt->max_operations > 0 ? opt->max_operations : DPS_REG_MAX_OPERATIONS_DEFAULT;
     e->prov = opt->provisioner;
     e->now_ns = opt->now_ns;
+    e->webhook = opt->webhook;
+    e->geo = opt->geo;
     e->ops = dps_op_table_new();
-    bool ok = e->ops != NULL;
+    e->tpm = dps_tpm_challenges_new((int64_t)DPS_TPM_CHALLENGE_TTL_S * 1000, 0);
+    bool ok = e->ops != NULL && e->tpm != NULL;
     for (size_t i = 0; ok && i < opt->n_extra_api_versions; i++) {
         e->extra_versions[i] = strdup(opt->extra_api_versions[i]);
         ok = e->extra_versions[i] != NULL;
@@ -135,6 +155,7 @@ dps_engine *dps_engine_new(const dps_engine_options *opt)
 }
 
 static void hub_wait_free(hub_wait *w);
+static void cancel_webhooks(dps_engine *e);
 
 void dps_engine_free(dps_engine **ep)
 {
@@ -145,11 +166,23 @@ void dps_engine_free(dps_engine **ep)
      * provisioner (it is freed first and calls nobody back). */
     while (e->waits != NULL)
         hub_wait_free(e->waits);
+    cancel_webhooks(e);
     dps_op_table_free(&e->ops);
+    dps_tpm_challenges_free(&e->tpm);
     for (size_t i = 0; i < e->nextra; i++)
         free(e->extra_versions[i]);
     free(e);
     *ep = NULL;
+}
+
+dps_store *dps_engine__store(const dps_engine *e)
+{
+    return e->store;
+}
+
+const dps_geo_model *dps_engine__geo(const dps_engine *e)
+{
+    return e->geo;
 }
 
 size_t dps_engine_operation_count(dps_engine *e)
@@ -239,15 +272,19 @@ static void token_digest(const char *token, unsigned char out[32])
         memset(out, 0, 32);
 }
 
-/* Full attestation, answering the refusals. 0 with *res filled (free it),
- * or -1 after answering. */
-static int attest(dps_engine *e, const dps_reg_request *req, const char *regkey,
-                  const char *group_hint, dps_attest_result *res, dps_reg_answer_fn fn,
-                  void *arg)
+/* Full attestation, answering the refusals (and the TPM challenge). 0
+ * with *res filled (free it), or -1 after answering. registering: the
+ * request is a register, the only one a TPM challenge answers and the one
+ * that uses a challenge key up. */
+static int attest_as(dps_engine *e, const dps_reg_request *req, const char *regkey,
+                     const char *group_hint, bool registering, dps_attest_result *res,
+                     dps_reg_answer_fn fn, void *arg)
 {
     dps_attest_ctx ac = {.store = e->store,
                          .now_s = now_ns(e) / 1000000000,
-                         .group_hint = group_hint};
+                         .group_hint = group_hint,
+                         .tpm_challenges = e->tpm,
+                         .registering = registering};
     dps_attest_status st = dps_attest(&ac, req, regkey, res);
     switch (st) {
     case DPS_ATTEST_OK:
@@ -263,9 +300,29 @@ static int attest(dps_engine *e, const dps_reg_request *req, const char *regkey,
     case DPS_ATTEST_ERROR:
         answer_error(fn, arg, DPS_REG_ERR_INTERNAL, "cannot read the enrollments");
         break;
+    case DPS_ATTEST_BAD_REQUEST:
+        answer_error(fn, arg, DPS_REG_ERR_BAD_REQUEST, res->message);
+        break;
+    case DPS_ATTEST_CHALLENGE: {
+        /* The TPM challenge: a 401 whose body is the challenge itself, not
+         * the error shape (tpm.md §4.2). */
+        dps_reg_answer a = {.status = 401,
+                            .error_code = DPS_REG_ERR_UNAUTHORIZED,
+                            .message = res->message,
+                            .body = res->challenge};
+        fn(arg, &a);
+        break;
+    }
     }
     dps_attest_result_free(res);
     return -1;
+}
+
+static int attest(dps_engine *e, const dps_reg_request *req, const char *regkey,
+                  const char *group_hint, dps_attest_result *res, dps_reg_answer_fn fn,
+                  void *arg)
+{
+    return attest_as(e, req, regkey, group_hint, false, res, fn, arg);
 }
 
 /* ---- finishing an operation -------------------------------------------- */
@@ -279,6 +336,11 @@ typedef struct {
     const char *created; /* NULL: now */
     int error_code;
     const char *error_message;
+    const json_t *x509; /* registrationState.x509 of an X.509 device */
+    const json_t *tpm;  /* registrationState.tpm of a TPM device (assigned only) */
+    const char *substatus;   /* with assigned; NULL = initialAssignment */
+    const json_t *payload;   /* the webhook's, returned to the device */
+    const char *initial_hub; /* kept in the record (reprovision.h) */
 } final_fields;
 
 /* Stores the final record, then makes the operation final: the answer a
@@ -300,6 +362,11 @@ static void finish(dps_engine *e, dps_op *op, const final_fields *f)
         .device_id = f->device_id,
         .error_code = f->error_code,
         .error_message = f->error_message,
+        .x509 = f->x509,
+        .tpm = f->tpm,
+        .substatus = f->substatus,
+        .payload = f->payload,
+        .initial_hub = f->initial_hub,
     };
     json_t *doc = NULL;
     char *text = NULL;
@@ -308,6 +375,9 @@ static void finish(dps_engine *e, dps_op *op, const final_fields *f)
         doc = dps_record_build(&rf);
     if (doc != NULL)
         text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* The record keeps the first hub for the engine; devices never see it. */
+    if (doc != NULL)
+        json_object_del(doc, DPS_RECORD_INITIAL_HUB);
     if (text != NULL) {
         dps_record rec = {.key = op->regkey,
                           .doc = text,
@@ -323,6 +393,7 @@ static void finish(dps_engine *e, dps_op *op, const final_fields *f)
         rf.error_code = DPS_REG_ERR_INTERNAL;
         rf.error_message = "cannot store the registration record";
         rf.etag = NULL;
+        rf.initial_hub = NULL;
         doc = dps_record_build(&rf);
         if (doc == NULL)
             doc = json_pack("{s:s,s:s}", "registrationId", op->registration_id, "status",
@@ -350,6 +421,12 @@ static void hub_wait_free(hub_wait *w)
     free(w->group_id);
     free(w->group_key);
     free(w->created);
+    json_decref(w->x509);
+    json_decref(w->tpm);
+    free(w->prev_hub);
+    free(w->prev_device_id);
+    json_decref(w->payload);
+    free(w->initial_hub);
     free(w);
 }
 
@@ -357,17 +434,24 @@ static void on_hub_done(void *arg, const dps_hub_outcome *o)
 {
     hub_wait *w = arg;
     final_fields f = {.status = o->ok ? DPS_OP_ASSIGNED : DPS_OP_FAILED,
-                      .hub = w->hub_name,
-                      .device_id = w->device_id,
+                      /* A failed job leaves the device where it was. */
+                      .hub = o->ok ? w->hub_name : w->prev_hub,
+                      .device_id = o->ok ? w->device_id : w->prev_device_id,
+                      .substatus = w->substatus,
+                      .payload = o->ok ? w->payload : NULL,
+                      .initial_hub = w->initial_hub,
                       .group_id = w->group_id,
                       .group_key = w->group_key,
                       .created = w->created,
                       .error_code = o->error_code,
-                      .error_message = o->message};
+                      .error_message = o->message,
+                      .x509 = w->x509,
+                      .tpm = o->ok ? w->tpm : NULL};
     finish(w->e, w->op, &f);
     if (o->ok)
-        log_info("registration %s (%s): assigned to %s as device %s", w->op->registration_id,
-                 transport_name(w->transport), w->hub_name, w->device_id);
+        log_info("registration %s (%s): assigned to %s as device %s (%s)",
+                 w->op->registration_id, transport_name(w->transport), w->hub_name,
+                 w->device_id, w->substatus != NULL ? w->substatus : "initialAssignment");
     else
         log_warn("registration %s (%s): failed on hub %s: %d %s", w->op->registration_id,
                  transport_name(w->transport), w->hub_name, o->error_code,
@@ -377,116 +461,8 @@ static void on_hub_done(void *arg, const dps_hub_outcome *o)
 
 /* ---- allocation and the hub job ---------------------------------------- */
 
-typedef struct {
-    dps_linked_hub *hubs;
-    dps_alloc_hub *alloc;
-    size_t n;
-} hub_set;
-
-static void hub_set_free(hub_set *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        dps_linked_hub_free(&s->hubs[i]);
-    free(s->hubs);
-    free(s->alloc);
-    memset(s, 0, sizeof *s);
-}
-
-static int hub_set_load(dps_store *store, hub_set *s)
-{
-    memset(s, 0, sizeof *s);
-    char after[DPS_HUB_NAME_MAX + 1] = "";
-    for (;;) {
-        dps_record_list list = {0};
-        if (dps_store_list(store, DPS_COLL_LINKED_HUB, NULL, after[0] ? after : NULL, HUB_PAGE,
-                           &list) != DPS_STORE_OK)
-            return -1;
-        dps_linked_hub *nh = realloc(s->hubs, (s->n + list.count + 1) * sizeof *nh);
-        if (nh != NULL)
-            s->hubs = nh;
-        dps_alloc_hub *na = realloc(s->alloc, (s->n + list.count + 1) * sizeof *na);
-        if (na != NULL)
-            s->alloc = na;
-        if (nh == NULL || na == NULL) {
-            dps_record_list_free(&list);
-            return -1;
-        }
-        for (size_t i = 0; i < list.count; i++) {
-            char err[200];
-            json_error_t jerr;
-            json_t *doc = json_loads(list.items[i].doc, 0, &jerr);
-            dps_linked_hub h = {0};
-            if (doc == NULL || dps_linked_hub_from_json(doc, &h, err, sizeof err) != 0) {
-                log_error("linked hub '%s' is unusable: %s", list.items[i].key,
-                          doc == NULL ? "not JSON" : err);
-                json_decref(doc);
-                continue;
-            }
-            json_decref(doc);
-            s->hubs[s->n] = h;
-            s->alloc[s->n] = (dps_alloc_hub){.name = h.name,
-                                             .weight = h.weight,
-                                             .apply_allocation_policy =
-                                                 h.apply_allocation_policy};
-            s->n++;
-        }
-        bool more = list.more && list.count > 0;
-        if (more)
-            snprintf(after, sizeof after, "%s", list.items[list.count - 1].key);
-        dps_record_list_free(&list);
-        if (!more)
-            return 0;
-    }
-}
-
-static int hub_index(const hub_set *s, const char *name)
-{
-    for (size_t i = 0; name != NULL && i < s->n; i++)
-        if (strcasecmp(s->hubs[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Picks the hub: an assigned device keeps its hub while that hub is still
- * linked (reprovisioning policies come later); otherwise the enrollment's
- * policy over its candidates. */
-static int choose_hub(dps_engine *e, const json_t *enr, const dps_prev_record *prev,
-                      const hub_set *hubs, const char *regkey, dps_alloc_result *out)
-{
-    int kept = hub_index(hubs, prev->assigned_hub);
-    if (kept >= 0) {
-        out->hub = kept;
-        return 0;
-    }
-    const char *policy = json_string_value(json_object_get(enr, "allocationPolicy"));
-    const json_t *list = json_object_get(enr, "iotHubs");
-    const char *legacy = json_string_value(json_object_get(enr, "iotHubHostName"));
-    const char *listed[64];
-    size_t nlisted = 0;
-    for (size_t i = 0; json_is_array(list) && i < json_array_size(list) && nlisted < 64; i++) {
-        const char *h = json_string_value(json_array_get(list, i));
-        if (h != NULL)
-            listed[nlisted++] = h;
-    }
-    char *stored_default = NULL;
-    if (nlisted == 0 && policy == NULL && legacy != NULL && legacy[0] != '\0') {
-        /* The legacy single-hub field alone means static to it (§12.2). */
-        policy = "static";
-        listed[nlisted++] = legacy;
-    }
-    if (policy == NULL && dps_store_meta_get(e->store, META_ALLOCATION_POLICY,
-                                             &stored_default) == DPS_STORE_OK)
-        policy = stored_default;
-    dps_alloc_input in = {.policy = policy,
-                          .listed = listed,
-                          .nlisted = nlisted,
-                          .linked = hubs->alloc,
-                          .nlinked = hubs->n,
-                          .registration_key = regkey};
-    int rc = dps_allocate(&in, out);
-    free(stored_default);
-    return rc;
-}
+/* The linked hubs and the decision are read through hubset.h and made by
+ * decide.h, the code the dry run (explain.c) shares. */
 
 /* A copy of one TwinCollection without the reserved members (version,
  * count, metadata, and anything starting with '$') that the hub would
@@ -537,53 +513,82 @@ static char *dup_or_null(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
-/* Runs allocation and starts the hub job for an accepted, enabled device;
- * any failure finishes the operation as failed. */
-static void assign(dps_engine *e, dps_op *op, const dps_reg_request *req,
-                   dps_attest_result *ar, const dps_prev_record *prev)
+/* The twin a hub action writes (§13.3, dps_reprov_twin_source) as a twin
+ * body, or NULL. A reset always writes tags and desired (empty when there
+ * is no initial twin): its PUT replaces the twin, so nothing of an older
+ * one survives on the new hub. */
+static json_t *action_twin(dps_hub_action act, const json_t *webhook_twin, const json_t *enr)
+{
+    const json_t *src =
+        dps_reprov_twin_source(act, webhook_twin, json_object_get(enr, "initialTwin"));
+    json_t *holder = src != NULL ? json_pack("{s:O}", "initialTwin", (json_t *)src) : NULL;
+    json_t *twin = holder != NULL ? initial_twin(holder) : NULL;
+    json_decref(holder);
+    if (act != DPS_HUB_ACT_RESET)
+        return twin;
+    if (twin == NULL)
+        twin = json_object();
+    if (twin != NULL && json_object_get(twin, "tags") == NULL)
+        json_object_set_new(twin, "tags", json_object());
+    if (twin != NULL && json_object_get(twin, "properties") == NULL)
+        json_object_set_new(twin, "properties", json_pack("{s:{}}", "desired"));
+    return twin;
+}
+
+/* What a failed registration records: the device keeps the hub (and
+ * device ID) it had, since its identity there is untouched. */
+static final_fields failed_fields(const dps_attest_result *ar, const dps_prev_record *prev)
+{
+    const json_t *enr = ar->enrollment;
+    return (final_fields){
+        .status = DPS_OP_FAILED,
+        .hub = prev->assigned_hub,
+        .device_id = prev->device_id,
+        .group_id = ar->is_group ? json_string_value(json_object_get(enr, "enrollmentGroupId"))
+                                 : NULL,
+        .group_key = ar->is_group ? ar->group_key : NULL,
+        .created = prev->created,
+        .x509 = ar->x509,
+        .initial_hub = prev->initial_hub,
+    };
+}
+
+/* Starts the hub work once the hub is known: writes the device into it and,
+ * for a move, carries or resets its data and removes it from the hub it
+ * leaves (reprovision.h, hub.md §9.3). wr is the webhook's answer (custom
+ * allocation) or NULL. Any failure finishes the operation as failed. */
+static void start_hub_work(dps_engine *e, dps_op *op, dps_transport_kind transport,
+                           dps_attest_result *ar, const dps_prev_record *prev,
+                           const dps_hub_set *hubs, const dps_decision *d, int hub_index,
+                           const dps_webhook_result *wr)
 {
     const json_t *enr = ar->enrollment;
     const char *group_id =
         ar->is_group ? json_string_value(json_object_get(enr, "enrollmentGroupId")) : NULL;
-    final_fields fail = {.status = DPS_OP_FAILED,
-                         .group_id = group_id,
-                         .group_key = ar->is_group ? ar->group_key : NULL,
-                         .created = prev->created};
-    hub_set hubs;
-    if (hub_set_load(e->store, &hubs) != 0) {
-        fail.error_code = DPS_REG_ERR_INTERNAL;
-        fail.error_message = "cannot read the linked hubs";
-        finish(e, op, &fail);
-        hub_set_free(&hubs);
-        return;
-    }
-    dps_alloc_result al;
-    if (choose_hub(e, enr, prev, &hubs, op->regkey, &al) != 0) {
-        fail.error_code = al.error_code;
-        fail.error_message = al.message;
-        log_warn("registration %s: %s", op->registration_id, al.message);
-        finish(e, op, &fail);
-        hub_set_free(&hubs);
-        return;
-    }
-    const dps_linked_hub *hub = &hubs.hubs[al.hub];
+    final_fields fail = failed_fields(ar, prev);
+    const dps_linked_hub *hub = &hubs->hubs[hub_index];
+    dps_hub_action act;
+    const char *substatus;
+    dps_reprov_outcome(&d->plan, prev->assigned_hub, hub->name, prev->initial_hub, &act,
+                       &substatus);
+    const dps_linked_hub *old =
+        (act == DPS_HUB_ACT_MIGRATE || act == DPS_HUB_ACT_RESET) && d->current >= 0
+            ? &hubs->hubs[d->current]
+            : NULL;
+    /* The hub of the first assignment; a record older than this field
+     * counts its current hub as the first. */
+    const char *initial = prev->initial_hub != NULL ? prev->initial_hub
+                          : act == DPS_HUB_ACT_CREATE ? hub->name
+                                                      : prev->assigned_hub;
 
-    /* Device ID (hub.md §6): the enrollment's deviceId, else its
-     * registrationId spelling; a group device keeps the spelling of its
-     * first registration. */
-    const char *device_id = NULL;
-    if (ar->is_group) {
-        device_id = prev->device_id != NULL ? prev->device_id : req->registration_id;
-    } else {
-        device_id = json_string_value(json_object_get(enr, "deviceId"));
-        if (device_id == NULL || device_id[0] == '\0')
-            device_id = json_string_value(json_object_get(enr, "registrationId"));
-        if (device_id == NULL)
-            device_id = req->registration_id;
-    }
-    bool same_hub = prev->assigned_hub != NULL && strcasecmp(prev->assigned_hub, hub->name) == 0;
-    json_t *twin = same_hub ? NULL : initial_twin(enr);
+    const char *device_id =
+        dps_decide_device_id(enr, ar->is_group, prev->device_id, op->registration_id);
+    json_t *twin = action_twin(act, wr != NULL ? wr->initial_twin : NULL, enr);
     char *conn = dps_hub_connstr_format(&hub->conn, false);
+    char *mconn = hub->has_migration ? dps_hub_connstr_format(&hub->migration, false) : NULL;
+    char *old_conn = old != NULL ? dps_hub_connstr_format(&old->conn, false) : NULL;
+    char *old_mconn =
+        old != NULL && old->has_migration ? dps_hub_connstr_format(&old->migration, false) : NULL;
     hub_wait *w = calloc(1, sizeof *w);
     if (w != NULL) {
         w->e = e;
@@ -592,18 +597,29 @@ static void assign(dps_engine *e, dps_op *op, const dps_reg_request *req,
             e->waits->prev = w;
         e->waits = w;
         w->op = op;
-        w->transport = req->transport;
+        w->transport = transport;
         w->hub_name = strdup(hub->name);
         w->device_id = strdup(device_id);
         w->group_id = dup_or_null(group_id);
         w->group_key = ar->is_group ? strdup(ar->group_key) : NULL;
         w->created = dup_or_null(prev->created);
+        w->x509 = json_incref(ar->x509);
+        w->tpm = json_incref(ar->tpm);
+        w->prev_hub = dup_or_null(prev->assigned_hub);
+        w->prev_device_id = dup_or_null(prev->device_id);
+        w->substatus = substatus;
+        w->payload = wr != NULL ? json_incref(wr->payload) : NULL;
+        w->initial_hub = dup_or_null(initial);
     }
     char err[240] = "out of memory";
     int rc = -1;
     if (w != NULL && conn != NULL && w->hub_name != NULL && w->device_id != NULL &&
         (group_id == NULL || w->group_id != NULL) && (!ar->is_group || w->group_key != NULL) &&
-        (prev->created == NULL || w->created != NULL)) {
+        (prev->created == NULL || w->created != NULL) &&
+        (prev->assigned_hub == NULL || w->prev_hub != NULL) &&
+        (prev->device_id == NULL || w->prev_device_id != NULL) &&
+        (initial == NULL || w->initial_hub != NULL) && (!hub->has_migration || mconn != NULL) &&
+        (old == NULL || old_conn != NULL) && (old == NULL || !old->has_migration || old_mconn)) {
         dps_hub_job job = {
             .hub_name = hub->name,
             .registry_url = hub->registry_url,
@@ -611,14 +627,29 @@ static void assign(dps_engine *e, dps_op *op, const dps_reg_request *req,
             .device_id = device_id,
             .primary_key = ar->primary_key,
             .secondary_key = ar->secondary_key,
+            .x509_thumbprint = ar->x509_thumbprint,
             .iot_edge = json_is_true(json_object_get(json_object_get(enr, "capabilities"),
                                                      "iotEdge")),
             .initial_twin = twin,
+            .replace_twin = act == DPS_HUB_ACT_RESET,
+            .migration_connection_string = mconn,
+            .old_hub_name = old != NULL ? old->name : NULL,
+            .old_registry_url = old != NULL ? old->registry_url : NULL,
+            .old_connection_string = old_conn,
+            .old_migration_connection_string = old_mconn,
+            .migrate = act == DPS_HUB_ACT_MIGRATE,
         };
+        if (old != NULL)
+            log_info("registration %s: moving device %s from %s to %s (%s)",
+                     op->registration_id, device_id, old->name, hub->name,
+                     dps_hub_action_name(act));
         op->work = w;
         rc = e->prov.start(e->prov.self, &job, on_hub_done, w, err, sizeof err);
     }
     dps_free_secret_string(conn);
+    dps_free_secret_string(mconn);
+    dps_free_secret_string(old_conn);
+    dps_free_secret_string(old_mconn);
     json_decref(twin);
     if (rc != 0) {
         op->work = NULL;
@@ -630,7 +661,184 @@ static void assign(dps_engine *e, dps_op *op, const dps_reg_request *req,
         if (w != NULL)
             hub_wait_free(w);
     }
-    hub_set_free(&hubs);
+}
+
+/* ---- custom allocation: the webhook call ---------------------------------- */
+
+/* One operation waiting for its webhook. It owns what the hub work needs
+ * afterwards: the attestation result (keys), the previous record, the hub
+ * set the candidates index and the decision. */
+struct webhook_wait {
+    dps_engine *e;
+    webhook_wait *prev_w, *next_w;
+    dps_op *op;
+    dps_transport_kind transport;
+    dps_attest_result ar;
+    dps_prev_record prev;
+    dps_hub_set hubs;
+    dps_decision d;
+    void *call; /* the caller's handle while the call runs */
+};
+
+static void webhook_wait_free(webhook_wait *ww)
+{
+    if (ww->prev_w != NULL)
+        ww->prev_w->next_w = ww->next_w;
+    else if (ww->e->webhooks == ww)
+        ww->e->webhooks = ww->next_w;
+    if (ww->next_w != NULL)
+        ww->next_w->prev_w = ww->prev_w;
+    dps_attest_result_free(&ww->ar); /* wipes the keys */
+    dps_prev_record_free(&ww->prev);
+    dps_hub_set_free(&ww->hubs);
+    free(ww);
+}
+
+/* Webhook calls still out at shutdown are dropped (the caller outlives
+ * the engine, see registration.h). */
+static void cancel_webhooks(dps_engine *e)
+{
+    while (e->webhooks != NULL) {
+        if (e->webhooks->call != NULL && e->webhook.cancel != NULL)
+            e->webhook.cancel(e->webhook.self, e->webhooks->call);
+        webhook_wait_free(e->webhooks);
+    }
+}
+
+static void on_webhook_done(void *arg, const dps_webhook_reply *r)
+{
+    webhook_wait *ww = arg;
+    ww->call = NULL;
+    ww->op->work = NULL;
+    const char *names[DPS_ALLOC_MAX_CANDIDATES];
+    for (size_t i = 0; i < ww->d.ncand; i++)
+        names[i] = ww->hubs.hubs[ww->d.cand[i]].name;
+    dps_webhook_result res;
+    dps_webhook_parse(r->status, r->body, r->body_len, r->error, names, ww->d.ncand, &res);
+    if (res.ok) {
+        log_debug("registration %s: the allocation webhook chose %s", ww->op->registration_id,
+                  names[res.hub]);
+        start_hub_work(ww->e, ww->op, ww->transport, &ww->ar, &ww->prev, &ww->hubs, &ww->d,
+                       ww->d.cand[res.hub], &res);
+    } else {
+        final_fields f = failed_fields(&ww->ar, &ww->prev);
+        f.error_code = res.error_code;
+        f.error_message = res.message;
+        log_warn("registration %s: %d %s", ww->op->registration_id, res.error_code,
+                 res.message);
+        finish(ww->e, ww->op, &f);
+    }
+    dps_webhook_result_free(&res);
+    webhook_wait_free(ww);
+}
+
+/* Sends the AllocationRequest (webhook.h). Takes over *ar, *prev and *hubs
+ * (left zeroed); the hub work starts when the webhook answers. */
+static void ask_webhook(dps_engine *e, dps_op *op, dps_transport_kind transport,
+                        const json_t *payload, dps_attest_result *ar, dps_prev_record *prev,
+                        dps_hub_set *hubs, const dps_decision *d)
+{
+    webhook_wait *ww = calloc(1, sizeof *ww);
+    if (ww == NULL) {
+        final_fields f = failed_fields(ar, prev);
+        f.error_code = DPS_REG_ERR_INTERNAL;
+        f.error_message = "out of memory";
+        finish(e, op, &f);
+        return;
+    }
+    ww->e = e;
+    ww->op = op;
+    ww->transport = transport;
+    ww->ar = *ar;
+    memset(ar, 0, sizeof *ar);
+    ww->prev = *prev;
+    memset(prev, 0, sizeof *prev);
+    ww->hubs = *hubs;
+    memset(hubs, 0, sizeof *hubs);
+    ww->d = *d;
+    ww->next_w = e->webhooks;
+    if (e->webhooks != NULL)
+        e->webhooks->prev_w = ww;
+    e->webhooks = ww;
+
+    const char *names[DPS_ALLOC_MAX_CANDIDATES];
+    for (size_t i = 0; i < ww->d.ncand; i++)
+        names[i] = ww->hubs.hubs[ww->d.cand[i]].name;
+    const json_t *def = json_object_get(ww->ar.enrollment, "customAllocationDefinition");
+    const char *url = json_string_value(json_object_get(def, "webhookUrl"));
+    dps_webhook_input wi = {
+        .enrollment = ww->ar.enrollment,
+        .is_group = ww->ar.is_group,
+        .registration_id = op->registration_id,
+        /* Only a device that still has a hub dpsd knows was "assigned
+         * before"; a deleted record or an unlinked hub is a first one. */
+        .current_hub = ww->d.current >= 0 ? ww->prev.assigned_hub : NULL,
+        .current_device_id = ww->prev.device_id,
+        .attestation_type = ww->ar.x509 != NULL          ? "x509"
+                            : ww->ar.tpm_context != NULL ? "tpm"
+                                                         : "symmetricKey",
+        .attestation_context = ww->ar.x509 != NULL ? ww->ar.x509 : ww->ar.tpm_context,
+        .payload = payload,
+        .linked_hubs = names,
+        .nlinked = ww->d.ncand,
+    };
+    json_t *body = dps_webhook_request(&wi);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    char err[240] = "out of memory";
+    int rc = -1;
+    if (url == NULL)
+        snprintf(err, sizeof err, "the enrollment has no customAllocationDefinition.webhookUrl");
+    else if (e->webhook.start == NULL)
+        snprintf(err, sizeof err, "no webhook client is configured");
+    else if (text != NULL)
+        rc = e->webhook.start(e->webhook.self, url, text, on_webhook_done, ww, &ww->call, err,
+                              sizeof err);
+    free(text);
+    if (rc != 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Custom allocation failed: %s", err);
+        final_fields f = failed_fields(&ww->ar, &ww->prev);
+        f.error_code = DPS_REG_FAIL_CUSTOM;
+        f.error_message = msg;
+        log_warn("registration %s: %s", op->registration_id, msg);
+        finish(e, op, &f);
+        webhook_wait_free(ww);
+        return;
+    }
+    op->work = ww;
+    log_debug("registration %s: asked the allocation webhook (%zu hub(s))", op->registration_id,
+              ww->d.ncand);
+}
+
+/* Decides (decide.h) and either starts the hub work or, for custom
+ * allocation, asks the webhook first; any failure finishes the operation as
+ * failed. A webhook call takes over *ar and *prev (left zeroed). */
+static void assign(dps_engine *e, dps_op *op, const dps_reg_request *req, const json_t *body,
+                   dps_attest_result *ar, dps_prev_record *prev)
+{
+    const json_t *payload = json_object_get(body, "payload");
+    dps_decide_request dr = {.enrollment = ar->enrollment,
+                             .regkey = op->regkey,
+                             .api_version = req->api_version,
+                             .peer = req->peer,
+                             .payload = payload,
+                             .current_hub = prev->assigned_hub};
+    dps_hub_set hubs;
+    dps_decision d;
+    int rc = dps_decide_with_store(e->store, e->geo, &dr, &hubs, &d);
+    if (rc != 0) {
+        final_fields fail = failed_fields(ar, prev);
+        fail.error_code = rc == -2 ? DPS_REG_ERR_INTERNAL : d.error_code;
+        fail.error_message = rc == -2 ? "cannot read the linked hubs" : d.message;
+        log_warn("registration %s: %s", op->registration_id, fail.error_message);
+        finish(e, op, &fail);
+    } else if (d.webhook) {
+        ask_webhook(e, op, req->transport, payload, ar, prev, &hubs, &d);
+    } else {
+        start_hub_work(e, op, req->transport, ar, prev, &hubs, &d, d.hub, NULL);
+    }
+    dps_hub_set_free(&hubs);
 }
 
 /* ---- the three requests ------------------------------------------------- */
@@ -654,7 +862,7 @@ void dps_engine_register(dps_engine *e, const dps_reg_request *req, dps_reg_answ
         answer_error(fn, arg, DPS_REG_ERR_INTERNAL, "cannot read the registration record");
         goto done;
     }
-    if (attest(e, req, c.regkey, prev.group, &ar, fn, arg) != 0)
+    if (attest_as(e, req, c.regkey, prev.group, true, &ar, fn, arg) != 0)
         goto done;
 
     /* A second register while one is running gets the running operation
@@ -694,12 +902,14 @@ void dps_engine_register(dps_engine *e, const dps_reg_request *req, dps_reg_answ
                             : NULL,
             .group_key = ar.is_group ? ar.group_key : NULL,
             .created = prev.created,
+            .x509 = ar.x509,
+            .initial_hub = prev.initial_hub,
         };
         finish(e, op, &f);
         log_info("registration %s (%s): enrollment disabled", req->registration_id,
                  transport_name(req->transport));
     } else {
-        assign(e, op, req, &ar, &prev);
+        assign(e, op, req, c.body, &ar, &prev);
     }
     /* Always 202 "assigning", even when the outcome is already known: the
      * IoT Edge identity service accepts nothing else from the PUT. */

@@ -18,11 +18,20 @@ json_t *dps_record_build(const dps_record_fields *f)
     if (o == NULL)
         return NULL;
     int rc = set_str(o, "registrationId", f->registration_id);
-    if (f->group_id != NULL)
+    /* The C SDK and Node require tpm.authenticationKey in a TPM device's
+     * assigned result (tpm.md §10); nothing else needs it. */
+    if (f->tpm != NULL && f->status == DPS_OP_ASSIGNED)
+        rc |= json_object_set_new(o, "tpm", json_deep_copy(f->tpm));
+    if (f->x509 != NULL)
+        rc |= json_object_set_new(o, "x509", json_deep_copy(f->x509));
+    else if (f->group_id != NULL)
         rc |= json_object_set_new(o, "symmetricKey",
                                   json_pack("{s:s}", "enrollmentGroupId", f->group_id));
     rc |= set_str(o, "createdDateTimeUtc", f->created);
-    if (f->status == DPS_OP_ASSIGNED || f->status == DPS_OP_DISABLED) {
+    /* A failed re-registration still names the hub the device has its
+     * identity in, so the next one can reprovision from there. */
+    if (f->status == DPS_OP_ASSIGNED || f->status == DPS_OP_DISABLED ||
+        (f->status == DPS_OP_FAILED && f->assigned_hub != NULL)) {
         rc |= set_str(o, "assignedHub", f->assigned_hub);
         rc |= set_str(o, "deviceId", f->device_id);
     }
@@ -35,6 +44,9 @@ json_t *dps_record_build(const dps_record_fields *f)
         rc |= set_str(o, "errorMessage", f->error_message ? f->error_message : "failed");
     }
     rc |= set_str(o, "etag", f->etag);
+    if (f->payload != NULL)
+        rc |= json_object_set_new(o, "payload", json_deep_copy(f->payload));
+    rc |= set_str(o, DPS_RECORD_INITIAL_HUB, f->initial_hub);
     if (rc != 0) {
         json_decref(o);
         return NULL;
@@ -66,8 +78,15 @@ int dps_record_load(dps_store *store, const char *regkey, dps_prev_record *prev)
     dps_record_free(&rec);
     prev->created = json_string_value(json_object_get(doc, "createdDateTimeUtc"));
     prev->status = json_string_value(json_object_get(doc, "status"));
+    const char *ih = json_string_value(json_object_get(doc, DPS_RECORD_INITIAL_HUB));
+    if (ih != NULL && (prev->initial_hub = strdup(ih)) == NULL) {
+        dps_prev_record_free(prev);
+        return -1;
+    }
+    json_object_del(doc, DPS_RECORD_INITIAL_HUB);
     if (prev->status != NULL &&
-        (strcmp(prev->status, "assigned") == 0 || strcmp(prev->status, "disabled") == 0)) {
+        (strcmp(prev->status, "assigned") == 0 || strcmp(prev->status, "disabled") == 0 ||
+         strcmp(prev->status, "failed") == 0)) {
         prev->assigned_hub = json_string_value(json_object_get(doc, "assignedHub"));
         prev->device_id = json_string_value(json_object_get(doc, "deviceId"));
     }
@@ -83,6 +102,7 @@ void dps_prev_record_free(dps_prev_record *prev)
     json_decref(prev->doc);
     free(prev->etag);
     free(prev->group);
+    free(prev->initial_hub);
     memset(prev, 0, sizeof *prev);
 }
 

@@ -20,12 +20,29 @@ typedef struct {
     const char *updated;         /* ISO time of this one */
     const char *etag;
     dps_op_state status;         /* a final state */
-    const char *assigned_hub;    /* with assigned; kept with disabled when known */
+    const char *assigned_hub;    /* with assigned; kept with disabled and failed when known */
     const char *device_id;
     const char *substatus;       /* with assigned: "initialAssignment" for now */
     int error_code;              /* with failed */
     const char *error_message;
+    /* X.509 devices: registrationState.x509 ({certificateInfo,
+     * enrollmentGroupId, signingCertificateInfo}), shown instead of
+     * symmetricKey; NULL for the other attestations. */
+    const json_t *x509;
+    /* TPM devices: registrationState.tpm ({authenticationKey}: the blob
+     * delivering the hub key, tpm.md §10), written with assigned only;
+     * NULL for the other attestations. */
+    const json_t *tpm;
+    const json_t *payload;       /* the allocation webhook's payload, or NULL */
+    /* The hub of the device's first assignment, kept for the substatus
+     * reprovisionedToInitialAssignment (reprovision.h). Stored under
+     * DPS_RECORD_INITIAL_HUB, which no reader outside the engine sees: the
+     * engine strips it on load and from what it answers, the service API
+     * sanitises it away. NULL: none. */
+    const char *initial_hub;
 } dps_record_fields;
+
+#define DPS_RECORD_INITIAL_HUB "$initialHub"
 
 /* The registrationState document, members in the order Azure prints them.
  * NULL without memory. */
@@ -40,10 +57,13 @@ typedef struct {
     const char *assigned_hub; /* only when status is assigned or disabled */
     const char *device_id;
     const char *status;
+    char *initial_hub;        /* owned; DPS_RECORD_INITIAL_HUB, removed from doc */
 } dps_prev_record;
 
 /* Reads the record of regkey. 0 (prev->doc NULL when none) or -1 on a
- * store failure or a corrupt document. */
+ * store failure or a corrupt document. assigned_hub is set for assigned and
+ * disabled records, and for failed ones that still name the hub the device
+ * has an identity in (a failed re-registration keeps it). */
 int dps_record_load(dps_store *store, const char *regkey, dps_prev_record *prev);
 void dps_prev_record_free(dps_prev_record *prev);
 

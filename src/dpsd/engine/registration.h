@@ -17,11 +17,14 @@
 #define DPSD_ENGINE_REGISTRATION_H
 
 #include <jansson.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/geo.h"
 #include "engine/provision.h"
+#include "engine/webhook.h"
 #include "store/store.h"
 
 /* Which transport carried a request: for log lines only. */
@@ -41,6 +44,11 @@ typedef struct {
     /* Credentials. Symmetric key now; the X.509 issue adds the TLS client
      * chain and the TPM issue the EK/SRK from the body. */
     const char *sas_token; /* Authorization header / MQTT password; NULL if none */
+    /* X.509 (attest_x509.c): the TLS client certificate and what the client
+     * sent after it (intermediates, unverified; NULL or empty when none).
+     * Both NULL when the device presented no certificate. */
+    X509 *client_leaf;
+    STACK_OF(X509) *client_chain;
     /* DeviceRegistration JSON (register and status lookup); NULL or empty
      * means {} (the C# MQTT client sends nothing). */
     const char *body;
@@ -58,8 +66,11 @@ typedef struct {
     int retry_after;     /* seconds, with 202 (and 429); 0 = none */
     /* 200/202: RegistrationOperationStatus ({operationId, status,
      * registrationState}) or, for the status lookup, a bare
-     * DeviceRegistrationResult. NULL with errors. Borrowed: copy or
-     * serialise it inside the callback. */
+     * DeviceRegistrationResult. NULL with errors, except the TPM
+     * challenge: 401 with {message, authenticationKey, keyName}, which an
+     * HTTPS adapter writes as is instead of the error shape (tpm.md §4.2;
+     * error_code and message are set too, for adapters that cannot carry
+     * it). Borrowed: copy or serialise it inside the callback. */
     const json_t *body;
 } dps_reg_answer;
 
@@ -80,7 +91,9 @@ enum {
     DPS_REG_ERR_INTERNAL = 500001,       /* store failure, no memory */
     /* registrationState.errorCode of failed operations: */
     DPS_REG_FAIL_NO_HUB = 400208,        /* no usable IoT hub for the enrollment */
-    DPS_REG_FAIL_CUSTOM = 400209,        /* custom allocation (not available yet) */
+    DPS_REG_FAIL_CUSTOM_BAD_REQUEST = 400207, /* the allocation webhook answered 400 */
+    DPS_REG_FAIL_CUSTOM = 400209,        /* the webhook failed otherwise: status, timeout, bad
+                                            answer, a hub it was not offered */
     DPS_REG_FAIL_HUB_REFUSED = 500101,   /* the hub answered the registry call with an error */
     DPS_REG_FAIL_HUB_UNREACHABLE = 503101, /* connect, TLS or timeout talking to the hub */
 };
@@ -108,6 +121,13 @@ typedef struct {
     dps_hub_provisioner provisioner;
     /* Clock for SAS expiry and timestamps; NULL = the wall clock. */
     int64_t (*now_ns)(void);
+    /* Sends custom allocation webhook calls (hubclient/webhook_client.h);
+     * start NULL: custom allocation fails with 400209. Must outlive the
+     * engine: free the engine first (it cancels its calls). */
+    dps_webhook_caller webhook;
+    /* The geoLatency model (geo.h), NULL: none (geoLatency hashes).
+     * Borrowed; must outlive the engine. */
+    const dps_geo_model *geo;
 } dps_engine_options;
 
 typedef struct dps_engine dps_engine;

@@ -19,6 +19,7 @@
 #include "common/urlcode.h"
 #include "engine/registration.h"
 #include "hubclient/hub_http.h"
+#include "hubclient/migrate.h"
 #include "model/linked_hub.h"
 
 #define SAS_LIFETIME_S 3600
@@ -48,8 +49,10 @@ struct job {
     char *twin_path;
     char *create_body; /* a secret: holds the keys */
     char *twin_body;   /* NULL: leave the twin alone */
-    char *primary;     /* secrets */
+    bool replace_twin; /* PUT the twin (a reset) instead of PATCH */
+    char *primary;     /* secrets (or, with x509, the leaf thumbprints) */
     char *secondary;
+    bool x509;         /* selfSigned thumbprints instead of sas keys */
     bool iot_edge;
     char *sas; /* service token, a secret */
     bool created;
@@ -70,6 +73,7 @@ struct dps_hub_client {
     size_t nactive;
     job *queue_head, *queue_tail;
     size_t nqueued;
+    dps_hub_move *moves; /* reprovisioning moves (migrate.c) */
 };
 
 /* ---- registry URL -------------------------------------------------------- */
@@ -281,7 +285,8 @@ static void run_step(job *j)
         send_request(j, EVHTTP_REQ_GET, j->device_path, NULL, NULL);
         break;
     case STEP_TWIN:
-        send_request(j, EVHTTP_REQ_PATCH, j->twin_path, NULL, j->twin_body);
+        send_request(j, j->replace_twin ? EVHTTP_REQ_PUT : EVHTTP_REQ_PATCH, j->twin_path, NULL,
+                     j->twin_body);
         break;
     case STEP_ROLLBACK:
         send_request(j, EVHTTP_REQ_DELETE, j->device_path, "*", NULL);
@@ -309,6 +314,18 @@ static bool same_string(const json_t *v, const char *s)
     return t != NULL && s != NULL && dps_ct_equal(t, strlen(t), s, strlen(s));
 }
 
+/* The hub authentication DPS writes (hub.md §9.2): sas with the device's
+ * keys, or for X.509 devices selfSigned with the leaf's thumbprint in
+ * both slots. */
+static json_t *auth_json(bool x509, const char *primary, const char *secondary)
+{
+    if (x509)
+        return json_pack("{s:s,s:{s:s,s:s}}", "type", "selfSigned", "x509Thumbprint",
+                         "primaryThumbprint", primary, "secondaryThumbprint", secondary);
+    return json_pack("{s:s,s:{s:s,s:s}}", "type", "sas", "symmetricKey", "primaryKey", primary,
+                     "secondaryKey", secondary);
+}
+
 /* After 409: keep the device as it is when it already has these keys and
  * capabilities; otherwise put it back with them, conditional on its ETag. */
 static void after_get(job *j, const dps_hub_http_reply *r)
@@ -321,11 +338,14 @@ static void after_get(job *j, const dps_hub_http_reply *r)
         return;
     }
     const json_t *auth = json_object_get(dev, "authentication");
-    const json_t *sk = json_object_get(auth, "symmetricKey");
+    const json_t *sk = json_object_get(auth, j->x509 ? "x509Thumbprint" : "symmetricKey");
     const char *type = json_string_value(json_object_get(auth, "type"));
-    bool keys_same = type != NULL && strcmp(type, "sas") == 0 &&
-                     same_string(json_object_get(sk, "primaryKey"), j->primary) &&
-                     same_string(json_object_get(sk, "secondaryKey"), j->secondary);
+    bool keys_same =
+        type != NULL && strcmp(type, j->x509 ? "selfSigned" : "sas") == 0 &&
+        same_string(json_object_get(sk, j->x509 ? "primaryThumbprint" : "primaryKey"),
+                    j->primary) &&
+        same_string(json_object_get(sk, j->x509 ? "secondaryThumbprint" : "secondaryKey"),
+                    j->secondary);
     bool edge_same = json_is_true(json_object_get(json_object_get(dev, "capabilities"),
                                                   "iotEdge")) == j->iot_edge;
     if (keys_same && edge_same) {
@@ -338,8 +358,7 @@ static void after_get(job *j, const dps_hub_http_reply *r)
     const char *etag = json_string_value(json_object_get(dev, "etag"));
     char if_match[160];
     snprintf(if_match, sizeof if_match, "\"%.150s\"", etag != NULL ? etag : "*");
-    json_t *newauth = json_pack("{s:s,s:{s:s,s:s}}", "type", "sas", "symmetricKey",
-                                "primaryKey", j->primary, "secondaryKey", j->secondary);
+    json_t *newauth = auth_json(j->x509, j->primary, j->secondary);
     char *body = NULL;
     if (newauth != NULL && json_object_set_new(dev, "authentication", newauth) == 0 &&
         json_object_set_new(dev, "capabilities", json_pack("{s:b}", "iotEdge", j->iot_edge)) ==
@@ -444,6 +463,8 @@ static int start_job(void *self, const dps_hub_job *in, dps_hub_done_fn done, vo
                      char *err, size_t errlen)
 {
     dps_hub_client *c = self;
+    if (in->old_hub_name != NULL) /* a reprovisioning move */
+        return dps_hub_move_start(c, in, done, arg, err, errlen);
     char host[256], prefix[256];
     int tls = 0, port = 0;
     if (dps_hub_url_parse(in->registry_url, &tls, host, sizeof host, &port, prefix,
@@ -461,11 +482,16 @@ static int start_job(void *self, const dps_hub_job *in, dps_hub_done_fn done, vo
     char *enc = dps_url_encode(in->device_id);
     char q[64];
     snprintf(q, sizeof q, "?api-version=%s", DPS_HUB_API_VERSION);
-    json_t *create = json_pack("{s:s,s:s,s:{s:b},s:{s:s,s:{s:s,s:s}}}", "deviceId",
-                               in->device_id, "status", "enabled", "capabilities", "iotEdge",
-                               in->iot_edge, "authentication", "type", "sas", "symmetricKey",
-                               "primaryKey", in->primary_key, "secondaryKey",
-                               in->secondary_key);
+    /* An X.509 device's identity is its leaf thumbprint, in both slots. */
+    bool x509 = in->x509_thumbprint != NULL;
+    const char *cred1 = x509 ? in->x509_thumbprint : in->primary_key;
+    const char *cred2 = x509 ? in->x509_thumbprint : in->secondary_key;
+    json_t *create = cred1 != NULL && cred2 != NULL
+                         ? json_pack("{s:s,s:s,s:{s:b},s:o}", "deviceId", in->device_id,
+                                     "status", "enabled", "capabilities", "iotEdge",
+                                     in->iot_edge, "authentication",
+                                     auth_json(x509, cred1, cred2))
+                         : NULL;
     bool ok = j != NULL && enc != NULL && create != NULL;
     if (ok) {
         j->c = c;
@@ -487,8 +513,10 @@ static int start_job(void *self, const dps_hub_job *in, dps_hub_done_fn done, vo
         j->create_body = json_dumps(create, JSON_COMPACT);
         j->twin_body = in->initial_twin != NULL ? json_dumps(in->initial_twin, JSON_COMPACT)
                                                 : NULL;
-        j->primary = strdup(in->primary_key);
-        j->secondary = strdup(in->secondary_key);
+        j->replace_twin = in->replace_twin;
+        j->x509 = x509;
+        j->primary = strdup(cred1);
+        j->secondary = strdup(cred2);
         j->sas = dps_sas_build(cs.host_name, cs.key, cs.key_name,
                                dps_now_s() + SAS_LIFETIME_S);
         ok = j->hub_name && j->connect_host && j->prefix && j->device_id && j->device_path &&
@@ -520,6 +548,17 @@ static int start_job(void *self, const dps_hub_job *in, dps_hub_done_fn done, vo
 dps_hub_provisioner dps_hub_client_provisioner(dps_hub_client *c)
 {
     return (dps_hub_provisioner){.start = start_job, .self = c};
+}
+
+void dps_hub_client__target(const dps_hub_client *c, dps_hub_http_target *t)
+{
+    *t = (dps_hub_http_target){
+        .base = c->base, .dns = c->dns, .tls = c->tls, .timeout_s = c->timeout_s};
+}
+
+dps_hub_move **dps_hub_client__moves(dps_hub_client *c)
+{
+    return &c->moves;
 }
 
 size_t dps_hub_client_active(const dps_hub_client *c)
@@ -577,6 +616,7 @@ void dps_hub_client_free(dps_hub_client **cp)
     dps_hub_client *c = *cp;
     if (c == NULL)
         return;
+    dps_hub_move_free_all(c); /* before the jobs: a move may wait for one */
     while (c->active != NULL) {
         job *j = c->active;
         list_remove(&c->active, j);

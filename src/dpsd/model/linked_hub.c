@@ -298,6 +298,12 @@ int dps_linked_hub_from_json(const json_t *doc, dps_linked_hub *out, char *err,
         snprintf(err, errlen, "hub document has a malformed applyAllocationPolicy");
         goto fail;
     }
+    const char *mcs = json_string_value(json_object_get(doc, "migrationConnectionString"));
+    if (mcs != NULL) {
+        if (dps_hub_connstr_parse(mcs, 0, &h.migration, err, errlen) != 0)
+            goto fail;
+        h.has_migration = true;
+    }
     *out = h;
     return 0;
 fail:
@@ -313,5 +319,7 @@ void dps_linked_hub_free(dps_linked_hub *h)
     dps_hub_connstr_free(&h->conn);
     free(h->registry_url);
     free(h->location);
+    dps_hub_connstr_free(&h->migration);
+    h->has_migration = false;
     h->name = h->registry_url = h->location = NULL;
 }

@@ -7,7 +7,8 @@
  *    "connectionString": "HostName=..;SharedAccessKeyName=..;SharedAccessKey=..",
  *    "registryUrl": "https://127.0.0.1:8444",
  *    "allocationWeight": 1..1000 | null, "applyAllocationPolicy": bool | null,
- *    "location": "label" | null, "etag": "..", "createdDateTimeUtc": ".."}
+ *    "location": "label" | null, "etag": "..", "createdDateTimeUtc": "..",
+ *    "migrationConnectionString": "HostName=..;SharedAccessKeyName=..;.." | absent}
  * The stored connection string holds the real key; API responses mask it. */
 #ifndef DPSD_MODEL_LINKED_HUB_H
 #define DPSD_MODEL_LINKED_HUB_H
@@ -69,6 +70,11 @@ typedef struct {
     int weight;                /* 1 when never set */
     bool apply_allocation_policy; /* true when never set */
     char *location;            /* NULL when never set */
+    /* hubd's migration credential (hub.md §9.4): lets dpsd carry reported
+     * properties when a device moves (reprovisioning). HostName is the
+     * hubd's, not the hub's. has_migration false: none was linked. */
+    dps_hub_connstr migration;
+    bool has_migration;
 } dps_linked_hub;
 
 /* Decodes a stored document; -1 with a reason in err when it is malformed. */

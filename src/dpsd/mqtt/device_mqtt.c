@@ -6,7 +6,10 @@
  *
  * Connection state: the parsed username and a copy of the SAS token (the
  * engine checks it again on every request: a token may expire while the
- * device stays connected), wiped when the connection is freed. */
+ * device stays connected), wiped when the connection is freed; for X.509
+ * devices, references to the TLS client certificate and chain, which the
+ * engine attests on every request as well (an enrollment may change while
+ * the device stays connected). */
 #include "mqtt/device_mqtt.h"
 
 #include <stdio.h>
@@ -51,8 +54,21 @@ struct dpsd_mqtt_endpoint {
 typedef struct {
     dpsd_mqtt_username user;
     char *sas;       /* NUL-terminated copy of the password (a secret), or NULL */
+    /* The TLS client certificate and the chain sent after it (references
+     * taken at CONNECT: lib/mqttsrv lends them for on_connect only), for
+     * X.509 devices; NULL otherwise. */
+    X509 *leaf;
+    STACK_OF(X509) *chain;
     int res_qos;     /* granted QoS of $dps/registrations/res/#, -1 = not subscribed */
 } dps_conn;
+
+static void conn_state_free(dps_conn *st)
+{
+    dps_free_secret_string(st->sas);
+    X509_free(st->leaf);
+    sk_X509_pop_free(st->chain, X509_free);
+    free(st);
+}
 
 /* ---- answers --------------------------------------------------------------- */
 
@@ -190,12 +206,23 @@ static void on_connect(void *arg, dps_mqttsrv_conn *c, const dps_mqtt_connect *k
         memcpy(st->sas, k->password.ptr, k->password.len);
         st->sas[k->password.len] = '\0';
     }
+    if (peer->leaf != NULL) {
+        st->leaf = peer->leaf;
+        X509_up_ref(st->leaf);
+        st->chain = peer->chain != NULL ? X509_chain_up_ref(peer->chain) : NULL;
+        if (peer->chain != NULL && st->chain == NULL) {
+            refuse(out, DPS_MQTT_CONNACK_UNAVAILABLE, "out of memory");
+            goto fail;
+        }
+    }
     dps_reg_request req = {
         .transport = DPS_TRANSPORT_MQTT,
         .id_scope = st->user.id_scope,
         .registration_id = st->user.registration_id,
         .api_version = st->user.has_api_version ? st->user.api_version : NULL,
         .sas_token = st->sas,
+        .client_leaf = st->leaf,
+        .client_chain = st->chain,
         .peer = peer->addr,
     };
     auth_result ar = {.status = 500, .message = "no answer"};
@@ -221,8 +248,7 @@ static void on_connect(void *arg, dps_mqttsrv_conn *c, const dps_mqtt_connect *k
     return;
 
 fail:
-    dps_free_secret_string(st->sas);
-    free(st);
+    conn_state_free(st);
 }
 
 /* ---- requests (§6.3) ------------------------------------------------------- */
@@ -244,6 +270,8 @@ static void handle_register(dpsd_mqtt_endpoint *ep, dps_mqttsrv_conn *c, dps_con
             .registration_id = st->user.registration_id,
             .api_version = st->user.has_api_version ? st->user.api_version : NULL,
             .sas_token = st->sas,
+            .client_leaf = st->leaf,
+            .client_chain = st->chain,
             .body = (const char *)p->payload.ptr,
             .body_len = p->payload.len,
             .peer = dps_mqttsrv_conn_peer(c),
@@ -277,6 +305,8 @@ static void handle_status(dpsd_mqtt_endpoint *ep, dps_mqttsrv_conn *c, dps_conn 
             .api_version = st->user.has_api_version ? st->user.api_version : NULL,
             .operation_id = opid,
             .sas_token = st->sas,
+            .client_leaf = st->leaf,
+            .client_chain = st->chain,
             .peer = dps_mqttsrv_conn_peer(c),
         };
         dps_engine_operation_status(ep->engine, &req, on_answer, &a);
@@ -365,9 +395,7 @@ static void on_close(void *arg, dps_mqttsrv_conn *c, const char *why)
 static void on_free(void *arg, void *state)
 {
     (void)arg;
-    dps_conn *st = state;
-    dps_free_secret_string(st->sas);
-    free(st);
+    conn_state_free(state);
 }
 
 static const dps_mqttsrv_callbacks protocol = {

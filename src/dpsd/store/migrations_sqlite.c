@@ -25,6 +25,17 @@ typedef struct {
     " grp TEXT NULL,"                                                            \
     " updated_at INTEGER NOT NULL);"
 
+/* One x509_index row per group slot that names an issuer: key
+ * "<tag>/<group key>/<slot>", grp "<prefix><lower-case value>" (values from
+ * the stored document; lower() folds ASCII only, as x509_index.c does). */
+#define X509_INDEX_FROM_GROUPS(member, slot, tag, prefix, path)                     \
+    "INSERT OR REPLACE INTO x509_index (key, doc, etag, grp, updated_at)"            \
+    " SELECT '" tag "/' || key || '/" slot "', '{}', 'x509-index', '" prefix "' ||"  \
+    " lower(json_extract(doc, '$.attestation.x509." member "." slot path "')), 0"    \
+    " FROM enrollment_groups"                                                        \
+    " WHERE json_extract(doc, '$.attestation.x509." member "." slot path "')"        \
+    " IS NOT NULL;"
+
 static const migration_step steps[] = {
     {"initial schema",
      "CREATE TABLE meta (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);"
@@ -45,6 +56,24 @@ static const migration_step steps[] = {
      "CREATE INDEX hub_policies_grp ON hub_policies (grp, key);"
      "CREATE INDEX hub_devices_grp ON hub_devices (grp, key);"
      "CREATE INDEX hub_cas_grp ON hub_cas (grp, key);"},
+    /* X.509 attestation looks groups and CA certificates up by the issuer
+     * names of a presented chain instead of scanning every group
+     * (model/x509_index.h has the row shapes, which this step must match).
+     * Existing groups are indexed from the info blocks the service API
+     * stored with their certificates. */
+    {"x509 index",
+     COLLECTION_TABLE("x509_index")
+     "CREATE INDEX x509_index_grp ON x509_index (grp, key);"
+     X509_INDEX_FROM_GROUPS("signingCertificates", "primary", "s", "n:",
+                            ".info.subjectName")
+     X509_INDEX_FROM_GROUPS("signingCertificates", "secondary", "s", "n:",
+                            ".info.subjectName")
+     X509_INDEX_FROM_GROUPS("caReferences", "primary", "r", "ca:", "")
+     X509_INDEX_FROM_GROUPS("caReferences", "secondary", "r", "ca:", "")
+     "INSERT OR REPLACE INTO x509_index (key, doc, etag, grp, updated_at)"
+     " SELECT 'c/' || key, '{}', 'x509-index', 'n:' || lower(json_extract(doc,"
+     " '$.properties.subject')), 0 FROM ca_certificates"
+     " WHERE json_extract(doc, '$.properties.subject') IS NOT NULL;"},
 };
 
 #define STEP_COUNT ((int)(sizeof steps / sizeof steps[0]))
@@ -61,6 +90,7 @@ static const char *const table_names[DPS_COLL_COUNT] = {
     [DPS_COLL_HUB_POLICY] = "hub_policies",
     [DPS_COLL_HUB_DEVICE] = "hub_devices",
     [DPS_COLL_HUB_CA] = "hub_cas",
+    [DPS_COLL_X509_INDEX] = "x509_index",
 };
 
 int dps_sqlite_schema_version(void) { return STEP_COUNT; }

@@ -40,6 +40,10 @@ typedef enum {
     DPS_COLL_HUB_DEVICE,      /* device identity + twin, key = hub/deviceId
                                  (device IDs are case-sensitive: not lowered) */
     DPS_COLL_HUB_CA,          /* CA certificates a hub trusts, key = hub/name */
+    /* dpsd: where X.509 attestation finds groups and CA certificates by the
+     * issuer name a device's chain names (model/x509_index.h); maintained
+     * with the groups and CA certificates it points to. */
+    DPS_COLL_X509_INDEX,
     DPS_COLL_COUNT
 } dps_collection;
 

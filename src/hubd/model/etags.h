@@ -6,16 +6,19 @@
 #ifndef HUBD_MODEL_ETAGS_H
 #define HUBD_MODEL_ETAGS_H
 
+#include "common/etag.h"
+
 #define HUBD_ETAG_SIZE 16 /* 12 characters + NUL, with room */
 #define HUBD_IF_MATCH_MAX 64 /* longer If-Match values are refused */
 
 /* A fresh ETag into out; -1 when the random source fails. */
 int hubd_etag_new(char out[HUBD_ETAG_SIZE]);
 
+/* Read by common/etag.c, with a quoted "*" counting as "any". */
 typedef enum {
-    HUBD_IFM_NONE, /* absent or blank */
-    HUBD_IFM_ANY,  /* * or "*" (Node sends the quotes) */
-    HUBD_IFM_ETAG, /* one version */
+    HUBD_IFM_NONE = DPS_IFM_NONE, /* absent or blank */
+    HUBD_IFM_ANY = DPS_IFM_ANY,   /* * or "*" (Node sends the quotes) */
+    HUBD_IFM_ETAG = DPS_IFM_ETAG, /* one version */
 } hubd_ifm_kind;
 
 typedef struct {

@@ -7,24 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "common/b64.h"
-#include "common/dynbuf.h"
+#include "common/access_policy.h"
 #include "common/log.h"
-#include "common/rand.h"
 #include "common/secret.h"
 #include "model/etags.h"
 #include "model/hub_errors.h"
 #include "model/hubs.h"
 
-#define RIGHTS_TEXT_MAX 128
 #define POLICY_KEY_SIZE (HUBD_HUB_NAME_SIZE + 1 + HUBD_POLICY_NAME_MAX + 1)
 
-static const struct {
-    const char *name;
-    hubd_right bit;
-} rights_table[] = {
+static const dps_right_name rights_table[] = {
     {"RegistryRead", HUBD_RIGHT_REGISTRY_READ},
     {"RegistryWrite", HUBD_RIGHT_REGISTRY_WRITE},
     {"ServiceConnect", HUBD_RIGHT_SERVICE_CONNECT},
@@ -42,61 +35,14 @@ const hubd_policy_default hubd_policy_defaults[] = {
 };
 const size_t hubd_policy_ndefaults = sizeof hubd_policy_defaults / sizeof hubd_policy_defaults[0];
 
-static bool right_lookup(const char *name, size_t len, unsigned *bit)
-{
-    for (size_t i = 0; i < NRIGHTS; i++) {
-        if (strlen(rights_table[i].name) == len &&
-            strncasecmp(rights_table[i].name, name, len) == 0) {
-            *bit = rights_table[i].bit;
-            return true;
-        }
-    }
-    return false;
-}
-
 int hubd_rights_parse(const char *text, unsigned *mask)
 {
-    if (text == NULL)
-        return -1;
-    unsigned m = 0;
-    const char *p = text;
-    for (;;) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        const char *start = p;
-        while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t')
-            p++;
-        size_t len = (size_t)(p - start);
-        while (*p == ' ' || *p == '\t')
-            p++;
-        unsigned bit = 0;
-        if (len == 0 || !right_lookup(start, len, &bit))
-            return -1;
-        m |= bit;
-        if (*p == '\0')
-            break;
-        if (*p != ',')
-            return -1;
-        p++;
-    }
-    *mask = m;
-    return 0;
+    return dps_rights_table_parse(rights_table, NRIGHTS, text, mask);
 }
 
 char *hubd_rights_format(unsigned mask)
 {
-    dps_buf b;
-    dps_buf_init(&b, RIGHTS_TEXT_MAX);
-    for (size_t i = 0; i < NRIGHTS; i++) {
-        if ((mask & rights_table[i].bit) == 0)
-            continue;
-        if ((b.len > 0 && dps_buf_append_str(&b, ", ") != 0) ||
-            dps_buf_append_str(&b, rights_table[i].name) != 0) {
-            dps_buf_free(&b);
-            return NULL;
-        }
-    }
-    return dps_buf_take(&b);
+    return dps_rights_table_format(rights_table, NRIGHTS, mask);
 }
 
 /* "<hub>/<policy lower-case>"; false when the name cannot be a policy. */
@@ -118,16 +64,6 @@ static bool policy_key(const char *hub, const char *name, char out[POLICY_KEY_SI
     return true;
 }
 
-static char *random_key(void)
-{
-    uint8_t raw[HUBD_POLICY_KEY_BYTES];
-    if (dps_random_bytes(raw, sizeof raw) != 0)
-        return NULL;
-    char *b64 = dps_b64_encode(raw, sizeof raw);
-    dps_wipe(raw, sizeof raw);
-    return b64;
-}
-
 /* Creates one default policy unless it exists already. */
 static int ensure_one(hubd_ctx *ctx, const char *hub, const hubd_policy_default *d)
 {
@@ -139,8 +75,8 @@ static int ensure_one(hubd_ctx *ctx, const char *hub, const hubd_policy_default 
         hubd__set_error("policy name %s is too long for hub %s", d->name, hub);
         goto done;
     }
-    primary = random_key();
-    secondary = random_key();
+    primary = dps_access_policy_new_key(HUBD_POLICY_KEY_BYTES);
+    secondary = dps_access_policy_new_key(HUBD_POLICY_KEY_BYTES);
     rights = hubd_rights_format(d->rights);
     if (primary == NULL || secondary == NULL || rights == NULL)
         goto nomem;
@@ -216,25 +152,7 @@ unsigned hubd_policy_rights(const json_t *policy)
     return m;
 }
 
-static bool signed_with(const json_t *policy, const char *member, const dps_sas_token *t)
-{
-    const char *b64 = json_string_value(json_object_get(policy, member));
-    if (b64 == NULL || b64[0] == '\0')
-        return false;
-    uint8_t *key = NULL;
-    size_t keylen = 0;
-    if (dps_b64_decode(b64, strlen(b64), &key, &keylen) != 0)
-        return false;
-    bool ok = dps_sas_signed_with(t, key, keylen);
-    dps_wipe(key, keylen);
-    free(key);
-    return ok;
-}
-
 bool hubd_policy_signed(const json_t *policy, const dps_sas_token *t)
 {
-    /* Both keys are always tried so timing does not tell which one matched. */
-    bool a = signed_with(policy, "primaryKey", t);
-    bool b = signed_with(policy, "secondaryKey", t);
-    return a || b;
+    return dps_access_policy_signed(policy, t);
 }

@@ -16,6 +16,7 @@
 
 #include "common/conftable.h"
 #include "common/log.h"
+#include "conf_fixture.h"
 
 typedef struct {
     char *name;
@@ -58,24 +59,6 @@ static const dps_conf_table toy = {
     .noptions = sizeof toy_options / sizeof toy_options[0],
     .state_offset = F(conf),
 };
-
-static char *write_temp(const char *text)
-{
-    char *path = strdup("/tmp/dps-conftable-test-XXXXXX");
-    assert_non_null(path);
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    size_t n = strlen(text);
-    assert_int_equal(write(fd, text, n), (ssize_t)n);
-    close(fd);
-    return path;
-}
-
-static void remove_temp(char *path)
-{
-    unlink(path);
-    free(path);
-}
 
 static void init(toy_config *c)
 {

@@ -688,6 +688,46 @@ static void test_event_line(void **state)
     json_decref(ev);
 }
 
+/* The options of `certificate verify` / `create`, as cmd_certificate.c
+ * declares them: --name, --path, --etag and --verified BOOL. */
+static void test_certificate_options(void **state)
+{
+    (void)state;
+    static const dpsctl_cmd_opt verify_opts[] = {
+        {DPSCTL_OPT_NAME, NULL, true, NULL},
+        {DPSCTL_OPT_PATH, NULL, true, NULL},
+        {DPSCTL_OPT_ETAG, NULL, false, NULL},
+        {DPSCTL_OPT_VERIFIED, NULL, false, NULL},
+        {DPSCTL_OPT_NONE, NULL, false, NULL},
+    };
+    char *argv[] = {"dpsctl", "certificate", "verify", "--name", "fleet-root", "--path=pop.pem",
+                    "--verified", "false", NULL};
+    dpsctl_args a;
+    char err[256];
+    assert_int_equal(parse(ARGC(argv), argv, verify_opts, &a, err, sizeof err), 0);
+    assert_string_equal(a.val[DPSCTL_OPT_NAME], "fleet-root");
+    assert_string_equal(a.val[DPSCTL_OPT_PATH], "pop.pem");
+    assert_string_equal(a.val[DPSCTL_OPT_VERIFIED], "false");
+    assert_null(a.val[DPSCTL_OPT_ETAG]);
+    bool v = true;
+    assert_int_equal(dpsctl_parse_bool(a.val[DPSCTL_OPT_VERIFIED], &v), 0);
+    assert_false(v);
+
+    char *missing[] = {"dpsctl", "certificate", "verify", "--name", "fleet-root", NULL};
+    assert_int_equal(parse(ARGC(missing), missing, verify_opts, &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--path"));
+    /* --name belongs to the certificate commands only */
+    char *elsewhere[] = {"dpsctl", "enrollment", "show", "--enrollment-id", "x", "--name", "y",
+                         NULL};
+    assert_int_equal(parse(ARGC(elsewhere), elsewhere, show_opts, &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--name"));
+    /* --verified takes a value */
+    char *novalue[] = {"dpsctl", "certificate", "create", "--verified", NULL};
+    dpsctl_split sp;
+    assert_int_equal(dpsctl_args_split(ARGC(novalue), novalue, &sp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--verified"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -714,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_c2d_prop_headers),
         cmocka_unit_test(test_hub_values),
         cmocka_unit_test(test_event_line),
+        cmocka_unit_test(test_certificate_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,9 @@ typedef struct {
     char secondary[128];
     bool iot_edge;
     char *twin; /* serialised initial twin or NULL */
+    /* Reprovisioning moves (provision.h): "" when none. */
+    char old_hub[64];
+    bool migrate, replace_twin, old_has_migration, has_migration;
     dps_hub_done_fn done;
     void *arg;
     bool pending;
@@ -83,6 +86,11 @@ static int fx_start(void *self, const dps_hub_job *job, dps_hub_done_fn done, vo
     j->iot_edge = job->iot_edge;
     j->twin = job->initial_twin ? json_dumps(job->initial_twin, JSON_COMPACT | JSON_SORT_KEYS)
                                 : NULL;
+    snprintf(j->old_hub, sizeof j->old_hub, "%s", job->old_hub_name ? job->old_hub_name : "");
+    j->migrate = job->migrate;
+    j->replace_twin = job->replace_twin;
+    j->has_migration = job->migration_connection_string != NULL;
+    j->old_has_migration = job->old_migration_connection_string != NULL;
     j->done = done;
     j->arg = arg;
     j->pending = true;

@@ -47,8 +47,8 @@ static void test_score_matches_reference(void **state)
 static void test_hashed_deterministic(void **state)
 {
     (void)state;
-    dps_alloc_hub hubs[] = {{H1, 1, true}, {H2, 3, true}};
-    dps_alloc_hub reversed[] = {{H2, 3, true}, {H1, 1, true}};
+    dps_alloc_hub hubs[] = {{H1, 1, true, NULL}, {H2, 3, true, NULL}};
+    dps_alloc_hub reversed[] = {{H2, 3, true, NULL}, {H1, 1, true, NULL}};
     char key[32];
     for (int i = 0; i < 500; i++) {
         snprintf(key, sizeof key, "device-%d", i);
@@ -65,7 +65,7 @@ static void test_hashed_deterministic(void **state)
 static void test_hashed_weights_in_proportion(void **state)
 {
     (void)state;
-    dps_alloc_hub hubs[] = {{H1, 1, true}, {H2, 3, true}, {H3, 6, true}};
+    dps_alloc_hub hubs[] = {{H1, 1, true, NULL}, {H2, 3, true, NULL}, {H3, 6, true, NULL}};
     int count[3] = {0};
     char key[32];
     const int n = 10000;
@@ -88,8 +88,8 @@ static void test_hashed_weights_in_proportion(void **state)
 static void test_few_devices_move_when_a_hub_is_added(void **state)
 {
     (void)state;
-    dps_alloc_hub two[] = {{H1, 1, true}, {H2, 1, true}};
-    dps_alloc_hub three[] = {{H1, 1, true}, {H2, 1, true}, {H3, 1, true}};
+    dps_alloc_hub two[] = {{H1, 1, true, NULL}, {H2, 1, true, NULL}};
+    dps_alloc_hub three[] = {{H1, 1, true, NULL}, {H2, 1, true, NULL}, {H3, 1, true, NULL}};
     int moved_elsewhere = 0;
     char key[32];
     for (int i = 0; i < 3000; i++) {
@@ -107,7 +107,7 @@ static void test_few_devices_move_when_a_hub_is_added(void **state)
 static void test_apply_false_excluded_unless_listed(void **state)
 {
     (void)state;
-    dps_alloc_hub hubs[] = {{H1, 1, false}, {H2, 1, true}};
+    dps_alloc_hub hubs[] = {{H1, 1, false, NULL}, {H2, 1, true, NULL}};
     char key[32];
     for (int i = 0; i < 200; i++) {
         snprintf(key, sizeof key, "d%d", i);
@@ -121,7 +121,7 @@ static void test_apply_false_excluded_unless_listed(void **state)
     assert_int_equal(pick("hashed", hubs, 2, listed, 1, "x", &r), 0);
     assert_int_equal(r.hub, 0);
     /* Only hubs out of automatic allocation: nothing to pick. */
-    dps_alloc_hub none[] = {{H1, 1, false}};
+    dps_alloc_hub none[] = {{H1, 1, false, NULL}};
     assert_int_equal(pick("hashed", none, 1, NULL, 0, "x", &r), -1);
     assert_int_equal(r.error_code, DPS_REG_FAIL_NO_HUB);
     assert_int_equal(r.hub, -1);
@@ -130,7 +130,7 @@ static void test_apply_false_excluded_unless_listed(void **state)
 static void test_listed_restricts_candidates(void **state)
 {
     (void)state;
-    dps_alloc_hub hubs[] = {{H1, 1, true}, {H2, 1000, true}, {H3, 1, true}};
+    dps_alloc_hub hubs[] = {{H1, 1, true, NULL}, {H2, 1000, true, NULL}, {H3, 1, true, NULL}};
     const char *listed[] = {H1, H3, "not-linked.example.net"};
     char key[32];
     for (int i = 0; i < 200; i++) {
@@ -144,7 +144,7 @@ static void test_listed_restricts_candidates(void **state)
 static void test_static(void **state)
 {
     (void)state;
-    dps_alloc_hub hubs[] = {{H1, 1, true}, {H2, 1, false}};
+    dps_alloc_hub hubs[] = {{H1, 1, true, NULL}, {H2, 1, false, NULL}};
     const char *listed[] = {H2};
     dps_alloc_result r;
     assert_int_equal(pick("static", hubs, 2, listed, 1, "x", &r), 0);
@@ -162,7 +162,7 @@ static void test_static(void **state)
 static void test_policy_table(void **state)
 {
     (void)state;
-    dps_alloc_hub hubs[] = {{H1, 1, true}};
+    dps_alloc_hub hubs[] = {{H1, 1, true, NULL}};
     dps_alloc_result r;
     assert_int_equal(pick("custom", hubs, 1, NULL, 0, "x", &r), -1);
     assert_int_equal(r.error_code, DPS_REG_FAIL_CUSTOM);
