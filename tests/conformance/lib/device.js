@@ -1,11 +1,13 @@
 'use strict';
-// Register a device with the unmodified azure-iot-provisioning-device client,
+// Register a device with the unmodified azure-iot-provisioning-device client
+// (symmetric key, X.509 or TPM security client),
 // under a deadline (the SDK has none: it polls for ever while "assigning"),
 // cancelling the client when the deadline passes; connect a device to its hub
 // with azure-iot-device + azure-iot-device-mqtt through GatewayHostName.
 
 const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
 const { SymmetricKeySecurityClient } = require('azure-iot-security-symmetric-key');
+const { X509Security } = require('azure-iot-security-x509');
 const { SDK_TIMEOUT_MS, sdk, hubdFromEnv } = require('./harness');
 
 const TRANSPORTS = {
@@ -25,18 +27,20 @@ function provisioningHost(transport) {
   return host;
 }
 
-async function registerSymmetricKey({ transport, idScope, registrationId, key, payload, ms = SDK_TIMEOUT_MS }) {
-  const t = TRANSPORTS[transport]();
+// register() with any security client, under a deadline that cancels the
+// client. `transport` is a name of TRANSPORTS or a transport object.
+async function register({ transport, idScope, security, payload, ms = SDK_TIMEOUT_MS }) {
+  const name = typeof transport === 'string' ? transport : 'http';
+  const t = typeof transport === 'string' ? TRANSPORTS[transport]() : transport;
   // public option of the transports: no need to wait the default 2 s per poll
   if (typeof t.setTransportOptions === 'function') t.setTransportOptions({ pollingInterval: 500 });
-  const client = ProvisioningDeviceClient.create(
-    provisioningHost(transport), idScope, t, new SymmetricKeySecurityClient(registrationId, key));
+  const client = ProvisioningDeviceClient.create(provisioningHost(name), idScope, t, security);
   if (payload !== undefined) client.setProvisioningPayload(payload);
   let timer;
   const deadline = new Promise((_, reject) => {
     timer = setTimeout(() => {
       Promise.resolve().then(() => client.cancel()).catch(() => {});
-      reject(new Error(`register() over ${transport} took longer than ${ms} ms`));
+      reject(new Error(`register() over ${name} took longer than ${ms} ms`));
     }, ms);
   });
   try {
@@ -44,6 +48,17 @@ async function registerSymmetricKey({ transport, idScope, registrationId, key, p
   } finally {
     clearTimeout(timer);
   }
+}
+
+function registerSymmetricKey({ registrationId, key, ...rest }) {
+  return register({ ...rest, security: new SymmetricKeySecurityClient(registrationId, key) });
+}
+
+// X.509: azure-iot-security-x509's X509Security with {cert, key}; `cert` is
+// the PEM the device presents in TLS, leaf first, then any intermediates
+// (the transports hand it to Node's TLS, which sends it all).
+function registerX509({ registrationId, cert, key, ...rest }) {
+  return register({ ...rest, security: new X509Security(registrationId, { cert, key }) });
 }
 
 // The device connection string a user writes after provisioning:
@@ -56,15 +71,21 @@ function deviceConnectionString({ hubHost, deviceId, key }) {
 }
 
 // Open an azure-iot-device Client over MQTT (deadline on open()), with a
-// symmetric key (`key`) or a certificate (`x509`: {certFile, keyFile}). The
-// caller closes it with closeDevice().
+// symmetric key (`key`), a certificate (`x509`: {certFile, keyFile}) or a
+// TPM (`tpm`: the TpmSecurityClient that registered, which signs the hub
+// SAS tokens with the key imported from dpsd's second blob). The caller
+// closes it with closeDevice().
 //
 // X.509: Client.fromConnectionString with `x509=true` drops GatewayHostName
 // (azure-iot-device 1.18.4 builds its X509AuthenticationProvider from
 // HostName and DeviceId only), so the client would look up the hub's name.
 // The SDK's public way around it is the provider's constructor, which takes
 // the whole transport configuration, gatewayHostName included.
-async function connectDevice({ hubHost, deviceId, key, x509 }) {
+//
+// TPM: TpmAuthenticationProvider.fromTpmSecurityClient(deviceId, host,
+// client) takes no gateway either; its constructor takes the credentials
+// object, so the same route applies.
+async function connectDevice({ hubHost, deviceId, key, x509, tpm }) {
   const fs = require('fs');
   const { Client, X509AuthenticationProvider } = require('azure-iot-device');
   const { Mqtt } = require('azure-iot-device-mqtt');
@@ -76,6 +97,12 @@ async function connectDevice({ hubHost, deviceId, key, x509 }) {
       gatewayHostName: `127.0.0.1:${hubdFromEnv().mqttPort}`,
       x509: { cert: fs.readFileSync(x509.certFile, 'utf8'), key: fs.readFileSync(x509.keyFile, 'utf8') },
     });
+    client = Client.fromAuthenticationProvider(provider, Mqtt);
+  } else if (tpm) {
+    const { TpmAuthenticationProvider } = require('azure-iot-security-tpm');
+    const provider = new TpmAuthenticationProvider({
+      host: hubHost, deviceId, gatewayHostName: `127.0.0.1:${hubdFromEnv().mqttPort}`,
+    }, tpm);
     client = Client.fromAuthenticationProvider(provider, Mqtt);
   } else {
     client = Client.fromConnectionString(deviceConnectionString({ hubHost, deviceId, key }), Mqtt);
@@ -98,5 +125,5 @@ async function closeDevice(client) {
 }
 
 module.exports = {
-  registerSymmetricKey, provisioningHost, deviceConnectionString, connectDevice, closeDevice,
+  register, registerSymmetricKey, registerX509, provisioningHost, deviceConnectionString, connectDevice, closeDevice,
 };

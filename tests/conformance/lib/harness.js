@@ -123,6 +123,21 @@ function dpsHttp(method, urlPath, body, headers = {}) {
   });
 }
 
+// A plain HTTPS request to dpsd's device API (api-version 2019-03-31, what
+// the Node device clients send), without any credential: for checking what
+// dpsd answers a device independently of the SDK's reading of it.
+function dpsDeviceHttp(method, urlPath, body, headers = {}) {
+  const dps = dpsdFromEnv();
+  return httpsJson({
+    port: dps.port,
+    caFile: dps.caFile,
+    method,
+    path: `/${dps.idScope}${urlPath}?api-version=2019-03-31`,
+    body,
+    headers: Object.assign({ Host: dps.serviceHost }, headers),
+  });
+}
+
 // The same for one hub of hubd's REST API (docs/hubd-api.md), trusting only
 // hubd's CA: the Host header and the token's sr name the hub, signed with its
 // iothubowner key; the certificate is checked under the hub's name.
@@ -209,30 +224,56 @@ function scratchDir() {
   return tmpDir;
 }
 
-// Self-signed device certificate made by the openssl CLI; returns the PEM and
-// the facts openssl reports about it (for comparing with the server's `info`).
-// With { ca: true } it is a root CA certificate (basicConstraints CA:TRUE).
-function opensslCert(commonName, { ca = false } = {}) {
-  const dir = scratchDir();
-  const base = path.join(dir, commonName);
+function openssl(args) {
+  return execFileSync('openssl', args, { timeout: 15000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+let certCounter = 0;
+
+// A certificate made by the openssl CLI (OpenSSL 3: `req -x509`, with `-CA`
+// when issued), ECDSA P-256, SHA-256, valid 30 days from now. Returns the
+// PEM, the file names and the facts openssl reports about it (for comparing
+// with what the servers compute):
+//   { pem, certFile, keyFile, sha1, sha256, subject, issuer, serial }
+// Options: ca (basicConstraints CA:TRUE, keyCertSign, cRLSign; otherwise a
+// device certificate: CA:FALSE, digitalSignature, EKU clientAuth), issuer (a
+// certificate returned by this function that signs this one; none: self-signed).
+function opensslCert(commonName, { ca = false, issuer = null } = {}) {
+  certCounter += 1;
+  const base = path.join(scratchDir(), `cert-${certCounter}`);
   const ext = ca
     ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']
-    : ['-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'extendedKeyUsage=clientAuth'];
-  const run = (args) => execFileSync('openssl', args, {
-    timeout: 15000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    : ['-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
+      '-addext', 'extendedKeyUsage=clientAuth'];
+  const signer = issuer ? ['-CA', issuer.certFile, '-CAkey', issuer.keyFile] : [];
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
     '-keyout', `${base}.key`, '-out', `${base}.pem`, '-days', '30',
-    '-subj', `/CN=${commonName}`, ...ext]);
-  const fp = (alg) => run(['x509', '-in', `${base}.pem`, '-noout', '-fingerprint', `-${alg}`])
+    '-subj', `/CN=${commonName}`, ...signer, ...ext]);
+  const fp = (alg) => openssl(['x509', '-in', `${base}.pem`, '-noout', '-fingerprint', `-${alg}`])
     .trim().split('=')[1].replace(/:/g, '').toUpperCase();
+  const field = (opt) => openssl(['x509', '-in', `${base}.pem`, '-noout', `-${opt}`, '-nameopt', 'RFC2253'])
+    .trim().replace(/^[a-z]+=\s*/i, '');
   return {
+    commonName,
     pem: fs.readFileSync(`${base}.pem`, 'utf8'),
     keyFile: `${base}.key`,
     certFile: `${base}.pem`,
     sha1: fp('sha1'),
     sha256: fp('sha256'),
+    subject: field('subject'),
+    issuer: field('issuer'),
+    serial: field('serial').toUpperCase(),
   };
+}
+
+// A device certificate hierarchy: root CA -> intermediate CA -> one leaf per
+// registration ID (subject CN = the ID). `chain(leaf)` is the PEM a device
+// presents: the leaf, then the intermediate.
+function opensslHierarchy(tag, registrationIds) {
+  const root = opensslCert(`${tag} Root CA`, { ca: true });
+  const intermediate = opensslCert(`${tag} Intermediate CA`, { ca: true, issuer: root });
+  const leaves = registrationIds.map((id) => opensslCert(id, { issuer: intermediate }));
+  return { root, intermediate, leaves, chain: (leaf) => leaf.pem + intermediate.pem };
 }
 
 // A well-formed TPM 2.0 endorsement key (TPM2B_PUBLIC, RSA 2048, the default
@@ -251,6 +292,7 @@ function tpmEndorsementKey() {
 
 module.exports = {
   sdk, sdkError, viaCallback, cell, pending, CELL_ID, uid, randomKey, deriveDeviceKey,
-  dpsHttp, hubHttp, hubTelemetry, serviceSas, parseConnectionString, opensslCert, tpmEndorsementKey,
+  dpsHttp, dpsDeviceHttp, hubHttp, hubTelemetry, serviceSas, parseConnectionString, opensslCert, opensslHierarchy, tpmEndorsementKey,
+  scratchDir,
   dpsdFromEnv, hubdFromEnv, SDK_TIMEOUT_MS,
 };

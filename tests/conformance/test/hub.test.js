@@ -6,31 +6,34 @@
 // Device cells: one device per credential type is connected once; each cell
 // then checks one feature from the device's side (what the SDK delivers) and
 // from hubd's (REST API, telemetry stream), through clients independent of
-// the SDK under test. X.509 devices cannot be provisioned yet (issue 5), so
-// the X.509 cells are partial: a registry-created self-signed device passes,
-// the provisioned one is pending.
+// the SDK under test. The X.509 cells run twice: with a device dpsd
+// provisioned from an X.509 enrollment group (the hub holds its leaf's
+// thumbprint), and with a self-signed device created in the hub registry.
 //
 // Service cells: azure-iothub with HostName=localhost:<hubd REST port> and
 // the iothubowner key of the second hub (sdk-conformance.md §10 step 6): the
 // key alone selects the hub (docs/hubd-api.md, "Which hub a request is for").
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { ProvisioningServiceClient } = require('azure-iot-provisioning-service');
 const { Message } = require('azure-iot-device');
 const iothub = require('azure-iothub');
 const { test, after } = require('node:test');
 const h = require('../lib/harness');
-const { NEEDS } = require('../lib/matrix');
-const { registerSymmetricKey, connectDevice, closeDevice } = require('../lib/device');
+const { registerSymmetricKey, registerX509, connectDevice, closeDevice } = require('../lib/device');
 
 // --- devices on the hub ------------------------------------------------------
 
 // Each device is set up once, on first use, and closed after the file.
 //  - symkey: provisioned over HTTPS from a symmetric-key individual enrollment
 //    whose initial twin dpsd writes into the assigned hub;
-//  - x509: created in the second hub with a self-signed certificate
-//    thumbprint (X.509 provisioning needs issue 5), the same twin written
-//    through hubd's REST API.
+//  - x509: provisioned over MQTT with azure-iot-security-x509 from an X.509
+//    enrollment group (intermediate signing certificate; openssl root ->
+//    intermediate -> leaf, CN = registration ID) whose initial twin dpsd
+//    writes; it connects to the hub with the same leaf certificate;
+//  - x509-registry: created in the second hub with a self-signed certificate
+//    thumbprint, the same twin written through hubd's REST API.
 const devices = {};
 const setups = {};
 
@@ -59,9 +62,44 @@ async function setupSymkey() {
   return dev;
 }
 
-async function setupX509() {
+async function setupX509Provisioned() {
   const dev = { cred: 'x509' };
   devices.x509 = dev;
+  const group = h.uid('hubgrp');
+  const id = h.uid('hubx509');
+  const pki = h.opensslHierarchy(group, [id]);
+  const [leaf] = pki.leaves;
+  await h.sdk('create x509 group', () => dpsService().createOrUpdateEnrollmentGroup({
+    enrollmentGroupId: group,
+    attestation: { type: 'x509', x509: { signingCertificates: { primary: { certificate: pki.intermediate.pem } } } },
+    initialTwin: INITIAL_TWIN,
+  }));
+  dev.groupId = group;
+  dev.registrationId = id;
+  const result = await registerX509({
+    transport: 'mqtt', idScope: h.dpsdFromEnv().idScope, registrationId: id,
+    cert: pki.chain(leaf), key: fs.readFileSync(leaf.keyFile, 'utf8'),
+  });
+  assert.equal(result.status, 'assigned', JSON.stringify(result));
+  assert.equal(result.x509.enrollmentGroupId, group);
+  dev.hub = result.assignedHub;
+  dev.deviceId = result.deviceId;
+  const held = await h.hubHttp(dev.hub, 'GET', `/devices/${encodeURIComponent(dev.deviceId)}`);
+  assert.equal(held.status, 200, held.text);
+  assert.equal(held.json.authentication.type, 'selfSigned');
+  assert.equal(held.json.authentication.x509Thumbprint.primaryThumbprint, leaf.sha256);
+  // another leaf with the same subject from the same CA is not this device
+  const impostor = h.opensslCert(id, { issuer: pki.intermediate });
+  const refused = await h.sdkError('device Client.open with another certificate of the same CA',
+    () => connectDevice({ hubHost: dev.hub, deviceId: dev.deviceId, x509: impostor }));
+  assert.equal(refused.constructor.name, 'UnauthorizedError', refused.message);
+  dev.client = await connectDevice({ hubHost: dev.hub, deviceId: dev.deviceId, x509: leaf });
+  return dev;
+}
+
+async function setupX509Registry() {
+  const dev = { cred: 'x509-registry' };
+  devices['x509-registry'] = dev;
   dev.hub = h.hubdFromEnv().hosts[1];
   dev.deviceId = h.uid('x509dev');
   const cert = h.opensslCert(dev.deviceId);
@@ -81,16 +119,22 @@ async function setupX509() {
   return dev;
 }
 
+const SETUPS = { symkey: setupSymkey, x509: setupX509Provisioned, 'x509-registry': setupX509Registry };
+
 function device(cred) {
-  if (!setups[cred]) setups[cred] = cred === 'symkey' ? setupSymkey() : setupX509();
+  if (!setups[cred]) setups[cred] = SETUPS[cred]();
   return setups[cred];
 }
 
 after(async () => {
   for (const dev of Object.values(devices)) {
     await closeDevice(dev.client);
-    if (dev.registrationId) {
+    if (dev.groupId) {
+      await h.sdk('delete group', () => dpsService().deleteEnrollmentGroup(dev.groupId)).catch(() => {});
+    } else if (dev.registrationId) {
       await h.sdk('delete enrollment', () => dpsService().deleteIndividualEnrollment(dev.registrationId)).catch(() => {});
+    }
+    if (dev.registrationId) {
       await h.dpsHttp('DELETE', `/registrations/${encodeURIComponent(dev.registrationId)}`).catch(() => {});
     }
     if (dev.hub) await h.hubHttp(dev.hub, 'DELETE', `/devices/${encodeURIComponent(dev.deviceId)}`).catch(() => {});
@@ -213,9 +257,10 @@ for (const [feature, what, body] of FEATURES) {
     async () => body(await device('symkey')));
 }
 for (const [feature, what, body] of FEATURES) {
-  test(...h.cell(`hub-mqtt-x509-${feature}`, `self-signed X.509 device created in the hub registry ${what}`),
+  test(...h.cell(`hub-mqtt-x509-${feature}`, `device provisioned by an X.509 group, connecting with its leaf certificate, ${what}`),
     async () => body(await device('x509')));
-  test(...h.pending(`hub-mqtt-x509-${feature}`, `device provisioned with X.509 ${what}`, NEEDS.X509));
+  test(...h.cell(`hub-mqtt-x509-${feature}`, `self-signed X.509 device created in the hub registry ${what}`),
+    async () => body(await device('x509-registry')));
 }
 
 // --- azure-iothub against hubd --------------------------------------------------
