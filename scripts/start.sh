@@ -203,10 +203,8 @@ start_services() {
   fi
   if [ -n "$need_dpsd" ]; then
     check_port "$dpsd_port" "dpsd HTTPS" OPENDPS_DPSD_PORT
-    if "$bin/dpsd" --help 2>/dev/null | grep -q -- '--mqtt-listen'; then
-      check_port "$dpsd_mqtt_port" "dpsd device MQTT" OPENDPS_DPSD_MQTT_PORT
-      mqtt_args=(--mqtt-listen "127.0.0.1:$dpsd_mqtt_port")
-    fi
+    check_port "$dpsd_mqtt_port" "dpsd device MQTT" OPENDPS_DPSD_MQTT_PORT
+    mqtt_args=(--mqtt-listen "127.0.0.1:$dpsd_mqtt_port")
   fi
 
   # hubd first: dpsd trusts hubd's CA for its registry calls.

@@ -99,13 +99,22 @@ async function assertProvisioned(result, { registrationId, deviceId, key, groupI
 // registrationState.x509 (device result and registration record):
 // certificateInfo describes the leaf the device presented; for a group,
 // enrollmentGroupId and signingCertificateInfo (the enrolled certificate).
+// openssl prints the serial as a plain hex number; opendps (like .NET and
+// Azure) shows the bytes of the DER INTEGER, which start with 00 when the
+// number's top bit is set. Compare in that form.
+function derSerialHex(hex) {
+  let h = hex.toUpperCase();
+  if (h.length % 2) h = '0' + h;
+  return parseInt(h.slice(0, 2), 16) >= 0x80 ? '00' + h : h;
+}
+
 function certInfoMatches(info, cert, what) {
   assert.ok(info, `${what} missing`);
   assert.equal(info.sha256Thumbprint, cert.sha256, `${what}.sha256Thumbprint`);
   assert.equal(info.sha1Thumbprint, cert.sha1, `${what}.sha1Thumbprint`);
   assert.equal(info.subjectName, cert.subject, `${what}.subjectName`);
   assert.equal(info.issuerName, cert.issuer, `${what}.issuerName`);
-  assert.equal(info.serialNumber, cert.serial, `${what}.serialNumber`);
+  assert.equal(info.serialNumber, derSerialHex(cert.serial), `${what}.serialNumber`);
   assert.equal(info.version, 3);
 }
 
