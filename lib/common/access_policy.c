@@ -104,3 +104,14 @@ char *dps_access_policy_new_key(size_t nbytes)
     dps_wipe(raw, nbytes);
     return b64;
 }
+
+bool dps_access_policy_key_valid(const char *b64, size_t min_bytes, size_t max_bytes)
+{
+    uint8_t *raw = NULL;
+    size_t n = 0;
+    if (dps_b64_decode(b64, strlen(b64), &raw, &n) != 0)
+        return false;
+    dps_wipe(raw, n);
+    free(raw);
+    return n >= min_bytes && n <= max_bytes;
+}

@@ -39,4 +39,8 @@ bool dps_access_policy_signed(const json_t *policy, const dps_sas_token *t);
  * dps_free_secret_string, or NULL. */
 char *dps_access_policy_new_key(size_t nbytes);
 
+/* True when b64 is strict base64 of min_bytes..max_bytes bytes, the rule
+ * for a key a caller supplies (policy and device keys alike). */
+bool dps_access_policy_key_valid(const char *b64, size_t min_bytes, size_t max_bytes);
+
 #endif

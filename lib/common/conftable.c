@@ -5,26 +5,13 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/errtext.h"
 #include "common/log.h"
 #include "common/strparse.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void *field_ptr(const dps_conf_option *o, void *obj)
 {
@@ -85,12 +72,12 @@ static int list_add(dps_conf_list *l, const dps_conf_option *o, const char *valu
         size_t len = strcspn(p, ",");
         char *item = dup_trimmed(p, len);
         if (item == NULL) {
-            set_err(err, errlen, "out of memory");
+            dps_set_err(err, errlen, "out of memory");
             return -1;
         }
         if (item[0] == '\0') {
             free(item);
-            set_err(err, errlen, "empty entry in list");
+            dps_set_err(err, errlen, "empty entry in list");
             return -1;
         }
         if (o->check != NULL && o->check(item, err, errlen) != 0) {
@@ -99,7 +86,7 @@ static int list_add(dps_conf_list *l, const dps_conf_option *o, const char *valu
         }
         if (l->count == DPS_CONF_MAX_LIST) {
             free(item);
-            set_err(err, errlen, "at most %d entries", DPS_CONF_MAX_LIST);
+            dps_set_err(err, errlen, "at most %d entries", DPS_CONF_MAX_LIST);
             return -1;
         }
         l->items[l->count++] = item;
@@ -119,7 +106,7 @@ static int set_list(dps_conf_list *l, const dps_conf_option *o, const char *valu
             next.items[i] = strdup(l->items[i]);
             if (next.items[i] == NULL) {
                 list_clear(&next);
-                set_err(err, errlen, "out of memory");
+                dps_set_err(err, errlen, "out of memory");
                 return -1;
             }
             next.count = i + 1;
@@ -172,7 +159,7 @@ static int set_option(const dps_conf_table *t, void *obj, size_t idx, const char
     void *field = field_ptr(o, obj);
 
     if (strlen(value) > DPS_CONF_MAX_VALUE) {
-        set_err(err, errlen, "value longer than %d bytes", DPS_CONF_MAX_VALUE);
+        dps_set_err(err, errlen, "value longer than %d bytes", DPS_CONF_MAX_VALUE);
         return -1;
     }
     switch (o->type) {
@@ -181,7 +168,7 @@ static int set_option(const dps_conf_table *t, void *obj, size_t idx, const char
             return -1;
         char *copy = strdup(value);
         if (copy == NULL) {
-            set_err(err, errlen, "out of memory");
+            dps_set_err(err, errlen, "out of memory");
             return -1;
         }
         char **slot = field;
@@ -198,8 +185,8 @@ static int set_option(const dps_conf_table *t, void *obj, size_t idx, const char
     case DPS_CONF_INT: {
         int64_t v;
         if (dps_parse_int64(value, strlen(value), o->min, o->max, &v) != 0) {
-            set_err(err, errlen, "'%s': must be an integer from %lld to %lld", value,
-                    (long long)o->min, (long long)o->max);
+            dps_set_err(err, errlen, "'%s': must be an integer from %lld to %lld", value,
+                        (long long)o->min, (long long)o->max);
             return -1;
         }
         *(int64_t *)field = v;
@@ -208,7 +195,7 @@ static int set_option(const dps_conf_table *t, void *obj, size_t idx, const char
     case DPS_CONF_BOOL: {
         bool b;
         if (parse_bool(value, &b) != 0) {
-            set_err(err, errlen, "'%s': must be true or false", value);
+            dps_set_err(err, errlen, "'%s': must be true or false", value);
             return -1;
         }
         *(bool *)field = b;
@@ -226,7 +213,7 @@ static int set_option(const dps_conf_table *t, void *obj, size_t idx, const char
             char choices[256] = "";
             if (o->choices != NULL)
                 enum_choices_text(o, choices, sizeof choices);
-            set_err(err, errlen, "'%s': must be one of %s", value, choices);
+            dps_set_err(err, errlen, "'%s': must be one of %s", value, choices);
             return -1;
         }
         *(int *)field = found;
@@ -235,7 +222,7 @@ static int set_option(const dps_conf_table *t, void *obj, size_t idx, const char
     case DPS_CONF_LOG_LEVEL: {
         dps_log_level lv;
         if (!dps_log_level_parse(value, &lv)) {
-            set_err(err, errlen, "'%s': must be error, warn, info or debug", value);
+            dps_set_err(err, errlen, "'%s': must be error, warn, info or debug", value);
             return -1;
         }
         *(dps_log_level *)field = lv;
@@ -252,12 +239,12 @@ int dps_conf_set(const dps_conf_table *t, void *obj, const char *name, const cha
 {
     int idx = find_option(t, name);
     if (idx < 0) {
-        set_err(err, errlen, "unknown option '%s'", name);
+        dps_set_err(err, errlen, "unknown option '%s'", name);
         return -1;
     }
     char reason[512];
     if (set_option(t, obj, (size_t)idx, value, src, reason, sizeof reason) != 0) {
-        set_err(err, errlen, "%s: %s", t->options[idx].name, reason);
+        dps_set_err(err, errlen, "%s: %s", t->options[idx].name, reason);
         return -1;
     }
     return 0;
@@ -266,7 +253,7 @@ int dps_conf_set(const dps_conf_table *t, void *obj, const char *name, const cha
 int dps_conf_init(const dps_conf_table *t, void *obj, char *err, size_t errlen)
 {
     if (t->noptions > DPS_CONF_MAX_OPTIONS) {
-        set_err(err, errlen, "option table has more than %d rows", DPS_CONF_MAX_OPTIONS);
+        dps_set_err(err, errlen, "option table has more than %d rows", DPS_CONF_MAX_OPTIONS);
         return -1;
     }
     for (size_t i = 0; i < t->noptions; i++) {
@@ -285,7 +272,7 @@ int dps_conf_init(const dps_conf_table *t, void *obj, char *err, size_t errlen)
          * failure here is a bug in the table or no memory. */
         if (set_option(t, obj, i, t->options[i].def, DPS_CONF_SRC_DEFAULT, reason,
                        sizeof reason) != 0) {
-            set_err(err, errlen, "default of %s: %s", t->options[i].name, reason);
+            dps_set_err(err, errlen, "default of %s: %s", t->options[i].name, reason);
             dps_conf_free(t, obj);
             return -1;
         }
@@ -316,7 +303,7 @@ static int read_whole_file(const char *path, char **out, size_t *outlen, char *e
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        dps_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     /* One read of up to the cap plus one byte tells "too big" apart without
@@ -324,7 +311,7 @@ static int read_whole_file(const char *path, char **out, size_t *outlen, char *e
     char *buf = malloc(DPS_CONF_MAX_FILE + 1);
     if (buf == NULL) {
         fclose(f);
-        set_err(err, errlen, "%s: out of memory", path);
+        dps_set_err(err, errlen, "%s: out of memory", path);
         return -1;
     }
     size_t n = fread(buf, 1, DPS_CONF_MAX_FILE + 1, f);
@@ -332,12 +319,12 @@ static int read_whole_file(const char *path, char **out, size_t *outlen, char *e
     fclose(f);
     if (rerr) {
         free(buf);
-        set_err(err, errlen, "%s: read error", path);
+        dps_set_err(err, errlen, "%s: read error", path);
         return -1;
     }
     if (n > DPS_CONF_MAX_FILE) {
         free(buf);
-        set_err(err, errlen, "%s: larger than %d bytes", path, DPS_CONF_MAX_FILE);
+        dps_set_err(err, errlen, "%s: larger than %d bytes", path, DPS_CONF_MAX_FILE);
         return -1;
     }
     buf[n] = '\0';
@@ -351,7 +338,7 @@ static int parse_line(const dps_conf_table *t, void *obj, const char *path, unsi
 {
     char *text = dup_trimmed(line, len);
     if (text == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return -1;
     }
     int rc = -1;
@@ -363,13 +350,13 @@ static int parse_line(const dps_conf_table *t, void *obj, const char *path, unsi
     }
     char *eq = strchr(text, '=');
     if (eq == NULL) {
-        set_err(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
+        dps_set_err(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
         goto out;
     }
     key = dup_trimmed(text, (size_t)(eq - text));
     value = dup_trimmed(eq + 1, strlen(eq + 1));
     if (key == NULL || value == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         goto out;
     }
     /* A value may be quoted to make an empty string or keep blanks at its
@@ -381,13 +368,13 @@ static int parse_line(const dps_conf_table *t, void *obj, const char *path, unsi
     }
     int idx = find_option(t, key);
     if (idx < 0) {
-        set_err(err, errlen, "%s:%u: unknown option '%s'", path, lineno, key);
+        dps_set_err(err, errlen, "%s:%u: unknown option '%s'", path, lineno, key);
         goto out;
     }
     char reason[512];
     if (set_option(t, obj, (size_t)idx, value, DPS_CONF_SRC_FILE, reason, sizeof reason) !=
         0) {
-        set_err(err, errlen, "%s:%u: %s: %s", path, lineno, t->options[idx].name, reason);
+        dps_set_err(err, errlen, "%s:%u: %s: %s", path, lineno, t->options[idx].name, reason);
         goto out;
     }
     rc = 0;
@@ -407,7 +394,7 @@ int dps_conf_load_file(const dps_conf_table *t, void *obj, const char *path, cha
         return -1;
     if (memchr(buf, '\0', len) != NULL) {
         free(buf);
-        set_err(err, errlen, "%s: not a text file (NUL byte)", path);
+        dps_set_err(err, errlen, "%s: not a text file (NUL byte)", path);
         return -1;
     }
     int rc = 0;
@@ -417,8 +404,8 @@ int dps_conf_load_file(const dps_conf_table *t, void *obj, const char *path, cha
         lineno++;
         size_t linelen = strcspn(p, "\n");
         if (linelen > DPS_CONF_MAX_LINE) {
-            set_err(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
-                    DPS_CONF_MAX_LINE);
+            dps_set_err(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
+                        DPS_CONF_MAX_LINE);
             rc = -1;
             break;
         }
@@ -475,7 +462,7 @@ static int tokenise(const dps_conf_table *t, int argc, char *const argv[], cli_i
             const char *eq = strchr(arg, '=');
             size_t nlen = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
             if (nlen >= sizeof name) {
-                set_err(err, errlen, "unknown option '%s' (see --help)", arg);
+                dps_set_err(err, errlen, "unknown option '%s' (see --help)", arg);
                 return -1;
             }
             memcpy(name, arg + 2, nlen);
@@ -493,11 +480,11 @@ static int tokenise(const dps_conf_table *t, int argc, char *const argv[], cli_i
             else if ((idx = find_option(t, name)) >= 0)
                 it.idx = (size_t)idx;
             else {
-                set_err(err, errlen, "unknown option '%s' (see --help)", arg);
+                dps_set_err(err, errlen, "unknown option '%s' (see --help)", arg);
                 return -1;
             }
         } else {
-            set_err(err, errlen, "unexpected argument '%s' (see --help)", arg);
+            dps_set_err(err, errlen, "unexpected argument '%s' (see --help)", arg);
             return -1;
         }
 
@@ -508,11 +495,11 @@ static int tokenise(const dps_conf_table *t, int argc, char *const argv[], cli_i
             } else if (i + 1 < argc) {
                 it.value = argv[++i];
             } else {
-                set_err(err, errlen, "option '%s' needs a value", arg);
+                dps_set_err(err, errlen, "option '%s' needs a value", arg);
                 return -1;
             }
         } else if (inline_value != NULL) {
-            set_err(err, errlen, "option '%s' takes no value", arg);
+            dps_set_err(err, errlen, "option '%s' takes no value", arg);
             return -1;
         }
         items[n++] = it; /* at most one item per argument: items has argc slots */
@@ -531,7 +518,7 @@ int dps_conf_parse_args(const dps_conf_table *t, void *obj, int argc, char *cons
         argc = 1;
     cli_item *items = calloc((size_t)argc, sizeof *items);
     if (items == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return -1;
     }
     int rc = -1;
@@ -562,7 +549,7 @@ int dps_conf_parse_args(const dps_conf_table *t, void *obj, int argc, char *cons
         char reason[512];
         if (set_option(t, obj, items[i].idx, items[i].value, DPS_CONF_SRC_FLAG, reason,
                        sizeof reason) != 0) {
-            set_err(err, errlen, "%s: %s", items[i].flag, reason);
+            dps_set_err(err, errlen, "%s: %s", items[i].flag, reason);
             goto out;
         }
     }

@@ -2,6 +2,7 @@
 #include "pki/daemon_ca.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "common/daemon.h"
 
@@ -22,4 +23,13 @@ int dps_pki_daemon_local_ca(const char *data_dir, const char *ca_name,
         return -1;
     }
     return 0;
+}
+
+void dps_pki_daemon_add_name(const char **names, size_t *nnames, size_t cap, const char *name)
+{
+    for (size_t i = 0; i < *nnames; i++)
+        if (strcmp(names[i], name) == 0)
+            return;
+    if (*nnames < cap)
+        names[(*nnames)++] = name;
 }

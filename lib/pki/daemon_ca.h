@@ -19,4 +19,9 @@ int dps_pki_daemon_local_ca(const char *data_dir, const char *ca_name,
                             const char *const *names, size_t nnames, dps_pki_paths *out,
                             char *err, size_t errlen);
 
+/* Adds name to the names a server certificate is to carry (*nnames of cap
+ * used) unless it is already there; once cap is reached names are dropped,
+ * as both daemons size the array for every name their options allow. */
+void dps_pki_daemon_add_name(const char **names, size_t *nnames, size_t cap, const char *name);
+
 #endif

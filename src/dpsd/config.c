@@ -6,24 +6,11 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/daemon.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "common/errtext.h"
 
 /* ---- value checks ------------------------------------------------------- */
 
@@ -47,8 +34,9 @@ static int parse_mqtt_listen(const char *value, dps_listen_addr *out, size_t *n,
         while (len > 0 && p[len - 1] == ' ')
             len--;
         if (len == 0 || len >= sizeof item || *n == DPS_CONF_MAX_LIST) {
-            set_err(err, errlen, "'%s': up to %d addresses host:port or [ipv6]:port, or nothing",
-                    value, DPS_CONF_MAX_LIST);
+            dps_set_err(err, errlen,
+                        "'%s': up to %d addresses host:port or [ipv6]:port, or nothing", value,
+                        DPS_CONF_MAX_LIST);
             return -1;
         }
         memcpy(item, p, len);
@@ -87,12 +75,12 @@ static int check_api_versions(const char *value, char *err, size_t errlen)
         while (ok < n && (isalnum((unsigned char)p[ok]) || p[ok] == '-' || p[ok] == '.'))
             ok++;
         if (n == 0 || ok != n || n > 40) {
-            set_err(err, errlen, "'%s': comma-separated api-versions such as 2019-03-31",
-                    value);
+            dps_set_err(err, errlen, "'%s': comma-separated api-versions such as 2019-03-31",
+                        value);
             return -1;
         }
         if (++entries > 8) {
-            set_err(err, errlen, "at most 8 api-versions");
+            dps_set_err(err, errlen, "at most 8 api-versions");
             return -1;
         }
         p += n;
@@ -205,7 +193,7 @@ int dpsd_config_finish(dpsd_config *cfg, char *err, size_t errlen)
         return -1;
 
     if (cfg->host_name.count == 0) {
-        set_err(err, errlen, "host_name: at least one host name is needed");
+        dps_set_err(err, errlen, "host_name: at least one host name is needed");
         return -1;
     }
     if (cfg->device_host_name[0] == '\0' &&
@@ -221,8 +209,8 @@ int dpsd_config_finish(dpsd_config *cfg, char *err, size_t errlen)
     const dps_listen_addr *clash =
         dps_listen_addr_clash(cfg->mqtt_addrs, cfg->nmqtt, cfg->listen_addrs, cfg->nlisten);
     if (clash != NULL) {
-        set_err(err, errlen, "listen and mqtt_listen both use %s port %u", clash->host,
-                (unsigned)clash->port);
+        dps_set_err(err, errlen, "listen and mqtt_listen both use %s port %u", clash->host,
+                    (unsigned)clash->port);
         return -1;
     }
     return 0;
@@ -240,7 +228,7 @@ int dpsd_config_load(dpsd_config *cfg, int argc, char *const argv[], dpsd_action
 {
     *action = DPSD_ACTION_RUN;
     if (dpsd_config_init(cfg) != 0) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return -1;
     }
     dps_conf_action what;

@@ -2,7 +2,6 @@
 #include "instance.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "api/service_auth.h"
 #include "common/access_policy.h"
 #include "common/daemon.h"
+#include "common/errtext.h"
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/secret.h"
@@ -18,17 +18,6 @@
 #include "pki/daemon_ca.h"
 
 #define POLICY_KEY_BYTES 32
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- ID scope and settings ---------------------------------------------- */
 
@@ -41,13 +30,13 @@ static int ensure_id_scope(dpsd_ctx *ctx, char *err, size_t errlen)
         char hex[9];
         char fresh[sizeof ctx->id_scope];
         if (dps_random_bytes(rnd, sizeof rnd) != 0) {
-            set_err(err, errlen, "random source failed");
+            dps_set_err(err, errlen, "random source failed");
             return -1;
         }
         dps_hex_encode(rnd, sizeof rnd, true, hex);
         snprintf(fresh, sizeof fresh, "0ne%s", hex);
         if (dps_store_meta_set(ctx->store, DPSD_META_ID_SCOPE, fresh) != DPS_STORE_OK) {
-            set_err(err, errlen, "cannot store the ID scope");
+            dps_set_err(err, errlen, "cannot store the ID scope");
             return -1;
         }
         log_info("instance: new ID scope %s", fresh);
@@ -56,12 +45,12 @@ static int ensure_id_scope(dpsd_ctx *ctx, char *err, size_t errlen)
         r = dps_store_meta_get(ctx->store, DPSD_META_ID_SCOPE, &scope);
     }
     if (r != DPS_STORE_OK) {
-        set_err(err, errlen, "cannot read the ID scope: %s", dps_store_result_name(r));
+        dps_set_err(err, errlen, "cannot read the ID scope: %s", dps_store_result_name(r));
         return -1;
     }
     size_t n = strlen(scope);
     if (n == 0 || n >= sizeof ctx->id_scope) {
-        set_err(err, errlen, "stored ID scope has an invalid length (%zu)", n);
+        dps_set_err(err, errlen, "stored ID scope has an invalid length (%zu)", n);
         free(scope);
         return -1;
     }
@@ -82,8 +71,8 @@ static int ensure_allocation_policy(dpsd_ctx *ctx, char *err, size_t errlen)
         r = dps_store_meta_set(ctx->store, DPSD_META_ALLOCATION_POLICY,
                                DPSD_DEFAULT_ALLOCATION_POLICY);
     if (r != DPS_STORE_OK) {
-        set_err(err, errlen, "cannot set the default allocation policy: %s",
-                dps_store_result_name(r));
+        dps_set_err(err, errlen, "cannot set the default allocation policy: %s",
+                    dps_store_result_name(r));
         return -1;
     }
     return 0;
@@ -101,7 +90,7 @@ static int create_owner_policy(dpsd_ctx *ctx, char *err, size_t errlen)
     char *text = NULL;
 
     if (primary == NULL || secondary == NULL || dps_etag_new(etag) != 0) {
-        set_err(err, errlen, "cannot generate the owner policy keys");
+        dps_set_err(err, errlen, "cannot generate the owner policy keys");
         goto out;
     }
     /* The same document shape the admin API writes (service_auth.h). */
@@ -110,7 +99,7 @@ static int create_owner_policy(dpsd_ctx *ctx, char *err, size_t errlen)
                     etag);
     text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text == NULL) {
-        set_err(err, errlen, "cannot build the owner policy");
+        dps_set_err(err, errlen, "cannot build the owner policy");
         goto out;
     }
     dps_record rec = {.key = DPS_OWNER_POLICY, .doc = text, .etag = etag, .group = NULL};
@@ -119,7 +108,7 @@ static int create_owner_policy(dpsd_ctx *ctx, char *err, size_t errlen)
     if (r == DPS_STORE_EXISTS) {
         rc = 0; /* another node was quicker; its keys stand */
     } else if (r != DPS_STORE_OK) {
-        set_err(err, errlen, "cannot store the owner policy: %s", dps_store_result_name(r));
+        dps_set_err(err, errlen, "cannot store the owner policy: %s", dps_store_result_name(r));
     } else {
         log_info("instance: created access policy %s", DPS_OWNER_POLICY);
         rc = 0;
@@ -138,7 +127,7 @@ static int ensure_owner_policy(dpsd_ctx *ctx, char *err, size_t errlen)
     size_t count = 0;
     dps_store_result r = dps_store_count(ctx->store, DPS_COLL_ACCESS_POLICY, &count);
     if (r != DPS_STORE_OK) {
-        set_err(err, errlen, "cannot count access policies: %s", dps_store_result_name(r));
+        dps_set_err(err, errlen, "cannot count access policies: %s", dps_store_result_name(r));
         return -1;
     }
     /* Only a brand-new instance gets the owner policy: an operator who
@@ -150,15 +139,6 @@ static int ensure_owner_policy(dpsd_ctx *ctx, char *err, size_t errlen)
 
 /* ---- TLS material ------------------------------------------------------- */
 
-static void add_name(const char **names, size_t *n, size_t cap, const char *name)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(names[i], name) == 0)
-            return;
-    if (*n < cap)
-        names[(*n)++] = name;
-}
-
 static int ensure_tls(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls *tls,
                       char *err, size_t errlen)
 {
@@ -167,7 +147,7 @@ static int ensure_tls(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls *
         if (snprintf(tls->cert, sizeof tls->cert, "%s", cfg->tls_cert) >=
                 (int)sizeof tls->cert ||
             snprintf(tls->key, sizeof tls->key, "%s", cfg->tls_key) >= (int)sizeof tls->key) {
-            set_err(err, errlen, "tls_cert or tls_key path too long");
+            dps_set_err(err, errlen, "tls_cert or tls_key path too long");
             return -1;
         }
         ctx->ca_cert_path[0] = '\0';
@@ -186,14 +166,14 @@ static int ensure_tls(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls *
     for (size_t i = 0; i < cfg->host_name.count && nh < MAX_NAMES; i++) {
         if (dps_split_host_port(cfg->host_name.items[i], hosts[nh], sizeof hosts[nh], &port) ==
             0)
-            add_name(names, &n, MAX_NAMES, hosts[nh++]);
+            dps_pki_daemon_add_name(names, &n, MAX_NAMES, hosts[nh++]);
     }
     if (nh < MAX_NAMES &&
         dps_split_host_port(cfg->device_host_name, hosts[nh], sizeof hosts[nh], &port) == 0)
-        add_name(names, &n, MAX_NAMES, hosts[nh++]);
+        dps_pki_daemon_add_name(names, &n, MAX_NAMES, hosts[nh++]);
     for (size_t i = 0; i < cfg->nlisten; i++)
         if (!dps_listen_addr_is_wildcard(cfg->listen_addrs[i].host))
-            add_name(names, &n, MAX_NAMES, cfg->listen_addrs[i].host);
+            dps_pki_daemon_add_name(names, &n, MAX_NAMES, cfg->listen_addrs[i].host);
 
     dps_pki_paths paths;
     if (dps_pki_daemon_local_ca(cfg->data_dir, DPSD_LOCAL_CA_NAME, names, n, &paths, err,
@@ -218,14 +198,9 @@ int dpsd_instance_open(dpsd_ctx *ctx, const dpsd_config *cfg, dpsd_instance_tls 
     if (dps_daemon_make_dirs(cfg->data_dir, 0700, err, errlen) != 0)
         return -1;
 
-    char reason[512] = "";
-    ctx->store = dps_store_open(cfg->store, reason, sizeof reason);
-    if (ctx->store == NULL) {
-        char shown[600];
-        dps_daemon_store_display(cfg->store, shown, sizeof shown);
-        set_err(err, errlen, "cannot open store %s: %s", shown, reason);
+    ctx->store = dps_store_open_shown(cfg->store, err, errlen);
+    if (ctx->store == NULL)
         return -1;
-    }
     if (ensure_id_scope(ctx, err, errlen) != 0 ||
         ensure_allocation_policy(ctx, err, errlen) != 0 ||
         ensure_owner_policy(ctx, err, errlen) != 0 || ensure_tls(ctx, cfg, tls, err, errlen) != 0) {
@@ -258,12 +233,12 @@ int dpsd_instance_set_endpoints(dpsd_ctx *ctx, uint16_t bound_port, const char *
                       sizeof ctx->service_host) != 0 ||
         endpoint_host(cfg->device_host_name, bound_port, ctx->device_host,
                       sizeof ctx->device_host) != 0) {
-        set_err(err, errlen, "invalid host_name or device_host_name");
+        dps_set_err(err, errlen, "invalid host_name or device_host_name");
         return -1;
     }
     if (snprintf(ctx->https_url, sizeof ctx->https_url, "%s", https_url) >=
         (int)sizeof ctx->https_url) {
-        set_err(err, errlen, "listener URL too long");
+        dps_set_err(err, errlen, "listener URL too long");
         return -1;
     }
     return 0;

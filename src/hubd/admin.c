@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/b64.h"
+#include "common/errtext.h"
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/sas.h"
@@ -36,30 +37,19 @@ struct hubd_admin {
     char *key_b64;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- the key file ------------------------------------------------------- */
 
 static int write_new_key(const char *path, char *err, size_t errlen)
 {
     uint8_t raw[HUBD_ADMIN_KEY_BYTES];
     if (dps_random_bytes(raw, sizeof raw) != 0) {
-        set_err(err, errlen, "random source failed");
+        dps_set_err(err, errlen, "random source failed");
         return -1;
     }
     char *b64 = dps_b64_encode(raw, sizeof raw);
     dps_wipe(raw, sizeof raw);
     if (b64 == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return -1;
     }
     /* O_EXCL: two starts racing on one data directory keep the first key. */
@@ -69,7 +59,7 @@ static int write_new_key(const char *path, char *err, size_t errlen)
         dps_free_secret_string(b64);
         if (e == EEXIST)
             return 0;
-        set_err(err, errlen, "cannot create %s: %s", path, strerror(e));
+        dps_set_err(err, errlen, "cannot create %s: %s", path, strerror(e));
         return -1;
     }
     size_t n = strlen(b64);
@@ -81,7 +71,7 @@ static int write_new_key(const char *path, char *err, size_t errlen)
         rc = -1;
     dps_free_secret_string(b64);
     if (rc != 0) {
-        set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        dps_set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
         unlink(path);
         return -1;
     }
@@ -93,7 +83,7 @@ static int read_key(hubd_admin *a, const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        dps_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
@@ -106,7 +96,7 @@ static int read_key(hubd_admin *a, const char *path, char *err, size_t errlen)
     }
     close(fd);
     if (n < 0) {
-        set_err(err, errlen, "cannot read %s", path);
+        dps_set_err(err, errlen, "cannot read %s", path);
         return -1;
     }
     size_t len = (size_t)n;
@@ -118,10 +108,10 @@ static int read_key(hubd_admin *a, const char *path, char *err, size_t errlen)
     int rc = -1;
     if (dps_b64_decode(buf, len, &raw, &rawlen) != 0 || rawlen < KEY_MIN_BYTES ||
         rawlen > sizeof a->key) {
-        set_err(err, errlen, "%s does not hold a base64 key of %d to %zu bytes", path,
-                KEY_MIN_BYTES, sizeof a->key);
+        dps_set_err(err, errlen, "%s does not hold a base64 key of %d to %zu bytes", path,
+                    KEY_MIN_BYTES, sizeof a->key);
     } else if ((a->key_b64 = strdup(buf)) == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
     } else {
         memcpy(a->key, raw, rawlen);
         a->keylen = rawlen;
@@ -139,18 +129,18 @@ hubd_admin *hubd_admin_new(hubd_ctx *ctx, SSL_CTX *const *live, size_t nlive, ch
                            size_t errlen)
 {
     if (nlive > HUBD_ADMIN_MAX_TLS) {
-        set_err(err, errlen, "too many TLS contexts");
+        dps_set_err(err, errlen, "too many TLS contexts");
         return NULL;
     }
     char path[1100];
     if (snprintf(path, sizeof path, "%s/%s", ctx->config->data_dir, HUBD_ADMIN_KEY_FILE) >=
         (int)sizeof path) {
-        set_err(err, errlen, "data_dir path too long");
+        dps_set_err(err, errlen, "data_dir path too long");
         return NULL;
     }
     hubd_admin *a = calloc(1, sizeof *a);
     if (a == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return NULL;
     }
     a->ctx = ctx;

@@ -5,26 +5,13 @@
  * values; what both daemons do alike is in common/daemon.c. */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/daemon.h"
+#include "common/errtext.h"
 #include "model/hubs.h"
 #include "model/telemetry.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- value checks ------------------------------------------------------- */
 
@@ -40,8 +27,8 @@ static int check_hub(const char *value, char *err, size_t errlen)
      * listeners, so a port would mean nothing). */
     char canon[HUBD_HUB_NAME_SIZE];
     if (!hubd_hub_canon(value, canon)) {
-        set_err(err, errlen, "'%s': a hub is a DNS name (letters, digits, '-' and '.'; no port)",
-                value);
+        dps_set_err(err, errlen,
+                    "'%s': a hub is a DNS name (letters, digits, '-' and '.'; no port)", value);
         return -1;
     }
     return 0;
@@ -130,18 +117,18 @@ int hubd_config_load_file(hubd_config *cfg, const char *path, char *err, size_t 
 static int canon_hubs(hubd_config *cfg, char *err, size_t errlen)
 {
     if (cfg->hub.count == 0) {
-        set_err(err, errlen, "hub: at least one hub is needed");
+        dps_set_err(err, errlen, "hub: at least one hub is needed");
         return -1;
     }
     for (size_t i = 0; i < cfg->hub.count; i++) {
         char canon[HUBD_HUB_NAME_SIZE];
         if (!hubd_hub_canon(cfg->hub.items[i], canon)) {
-            set_err(err, errlen, "hub: '%s' is not a DNS name", cfg->hub.items[i]);
+            dps_set_err(err, errlen, "hub: '%s' is not a DNS name", cfg->hub.items[i]);
             return -1;
         }
         for (size_t k = 0; k < i; k++) {
             if (strcmp(cfg->hub.items[k], canon) == 0) {
-                set_err(err, errlen, "hub: '%s' is listed twice", cfg->hub.items[i]);
+                dps_set_err(err, errlen, "hub: '%s' is listed twice", cfg->hub.items[i]);
                 return -1;
             }
         }
@@ -166,8 +153,8 @@ int hubd_config_finish(hubd_config *cfg, char *err, size_t errlen)
     const dps_listen_addr *clash =
         dps_listen_addr_clash(cfg->rest_addrs, cfg->nrest, cfg->mqtt_addrs, cfg->nmqtt);
     if (clash != NULL) {
-        set_err(err, errlen, "rest_listen and mqtt_listen both use %s port %u", clash->host,
-                (unsigned)clash->port);
+        dps_set_err(err, errlen, "rest_listen and mqtt_listen both use %s port %u", clash->host,
+                    (unsigned)clash->port);
         return -1;
     }
     return canon_hubs(cfg, err, errlen);
@@ -185,7 +172,7 @@ int hubd_config_load(hubd_config *cfg, int argc, char *const argv[], hubd_action
 {
     *action = HUBD_ACTION_RUN;
     if (hubd_config_init(cfg) != 0) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return -1;
     }
     dps_conf_action what;

@@ -2,12 +2,12 @@
 #include "instance.h"
 
 #include <openssl/err.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/daemon.h"
+#include "common/errtext.h"
 #include "common/log.h"
 #include "model/hubs.h"
 #include "model/registry.h"
@@ -18,26 +18,6 @@
  * hosts, plus what the PKI always adds (localhost, 127.0.0.1, ::1). */
 #define MAX_CERT_NAMES (HUBD_MAX_HUBS + 2 * DPS_CONF_MAX_LIST)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void add_name(const char **names, size_t *n, const char *name)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(names[i], name) == 0)
-            return;
-    if (*n < MAX_CERT_NAMES)
-        names[(*n)++] = name;
-}
-
 /* Makes sure the local CA and a server certificate naming every hosted hub
  * (from the store, so hubs added at run time count) exist. */
 static int ensure_local_tls(hubd_ctx *ctx, hubd_instance_tls *tls, char *err, size_t errlen)
@@ -46,19 +26,19 @@ static int ensure_local_tls(hubd_ctx *ctx, hubd_instance_tls *tls, char *err, si
     char **hubs = NULL;
     size_t nhubs = 0;
     if (hubd_hub_list(ctx, &hubs, &nhubs) != 0) {
-        set_err(err, errlen, "cannot list the hosted hubs");
+        dps_set_err(err, errlen, "cannot list the hosted hubs");
         return -1;
     }
     const char *names[MAX_CERT_NAMES];
     size_t n = 0;
     for (size_t i = 0; i < nhubs; i++)
-        add_name(names, &n, hubs[i]);
+        dps_pki_daemon_add_name(names, &n, MAX_CERT_NAMES, hubs[i]);
     for (size_t i = 0; i < cfg->nrest; i++)
         if (!dps_listen_addr_is_wildcard(cfg->rest_addrs[i].host))
-            add_name(names, &n, cfg->rest_addrs[i].host);
+            dps_pki_daemon_add_name(names, &n, MAX_CERT_NAMES, cfg->rest_addrs[i].host);
     for (size_t i = 0; i < cfg->nmqtt; i++)
         if (!dps_listen_addr_is_wildcard(cfg->mqtt_addrs[i].host))
-            add_name(names, &n, cfg->mqtt_addrs[i].host);
+            dps_pki_daemon_add_name(names, &n, MAX_CERT_NAMES, cfg->mqtt_addrs[i].host);
 
     dps_pki_paths paths;
     int rc = dps_pki_daemon_local_ca(cfg->data_dir, HUBD_LOCAL_CA_NAME, names, n, &paths, err,
@@ -81,7 +61,7 @@ static int ensure_tls(hubd_ctx *ctx, hubd_instance_tls *tls, char *err, size_t e
         return ensure_local_tls(ctx, tls, err, errlen);
     if (snprintf(tls->cert, sizeof tls->cert, "%s", cfg->tls_cert) >= (int)sizeof tls->cert ||
         snprintf(tls->key, sizeof tls->key, "%s", cfg->tls_key) >= (int)sizeof tls->key) {
-        set_err(err, errlen, "tls_cert or tls_key path too long");
+        dps_set_err(err, errlen, "tls_cert or tls_key path too long");
         return -1;
     }
     ctx->ca_cert_path[0] = '\0';
@@ -96,18 +76,13 @@ int hubd_instance_open(hubd_ctx *ctx, const hubd_config *cfg, hubd_instance_tls 
     if (dps_daemon_make_dirs(cfg->data_dir, 0700, err, errlen) != 0)
         return -1;
 
-    char reason[512] = "";
-    ctx->store = dps_store_open(cfg->store, reason, sizeof reason);
-    if (ctx->store == NULL) {
-        char shown[600];
-        dps_daemon_store_display(cfg->store, shown, sizeof shown);
-        set_err(err, errlen, "cannot open store %s: %s", shown, reason);
+    ctx->store = dps_store_open_shown(cfg->store, err, errlen);
+    if (ctx->store == NULL)
         return -1;
-    }
     for (size_t i = 0; i < cfg->hub.count; i++) {
         char why[400] = "";
         if (hubd_hub_ensure(ctx, cfg->hub.items[i], why, sizeof why) != 0) {
-            set_err(err, errlen, "hub %s: %s", cfg->hub.items[i], why);
+            dps_set_err(err, errlen, "hub %s: %s", cfg->hub.items[i], why);
             goto fail;
         }
     }
@@ -116,7 +91,7 @@ int hubd_instance_open(hubd_ctx *ctx, const hubd_config *cfg, hubd_instance_tls 
     ctx->telemetry = hubd_telemetry_new((size_t)cfg->telemetry_log_size,
                                         (size_t)cfg->telemetry_log_bytes);
     if (ctx->telemetry == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         goto fail;
     }
     return 0;
@@ -137,7 +112,7 @@ static int reload_tls(SSL_CTX *live, const hubd_instance_tls *tls, char *err, si
         SSL_CTX_check_private_key(live) != 1) {
         char why[256];
         ERR_error_string_n(ERR_get_error(), why, sizeof why);
-        set_err(err, errlen, "cannot load the reissued server certificate: %s", why);
+        dps_set_err(err, errlen, "cannot load the reissued server certificate: %s", why);
         return -1;
     }
     return 0;
@@ -149,7 +124,7 @@ int hubd_instance_add_hub(hubd_ctx *ctx, const char *host, SSL_CTX *const *live,
     char canon[HUBD_HUB_NAME_SIZE];
     *created = false;
     if (!hubd_hub_canon(host, canon)) {
-        set_err(err, errlen, "'%.64s' is not a valid hub host name", host);
+        dps_set_err(err, errlen, "'%.64s' is not a valid hub host name", host);
         return -1;
     }
     bool existed = hubd_hub_exists(ctx, canon, NULL);
@@ -157,12 +132,12 @@ int hubd_instance_add_hub(hubd_ctx *ctx, const char *host, SSL_CTX *const *live,
         char **hubs = NULL;
         size_t nhubs = 0;
         if (hubd_hub_list(ctx, &hubs, &nhubs) != 0) {
-            set_err(err, errlen, "cannot list the hosted hubs");
+            dps_set_err(err, errlen, "cannot list the hosted hubs");
             return -1;
         }
         hubd_hub_list_free(hubs, nhubs);
         if (nhubs >= HUBD_MAX_HUBS) {
-            set_err(err, errlen, "this hubd already hosts %d hubs", HUBD_MAX_HUBS);
+            dps_set_err(err, errlen, "this hubd already hosts %d hubs", HUBD_MAX_HUBS);
             return -1;
         }
     }

@@ -8,12 +8,10 @@
 
 #include "common/sas.h"
 #include "common/secret.h"
+#include "device/core/sas_token.h"
 #include "device/core/writer.h"
 #include "dps/credential.h"
 #include "dps/prov_core.h"
-
-/* Longest "sr\nse" message we sign: a percent-encoded audience fits a token. */
-#define SAS_MSG_MAX DPS_MAX_SAS_TOKEN
 
 static int b64_value(unsigned char c)
 {
@@ -95,9 +93,9 @@ dps_result dps_sas_signature_write(const uint8_t *key, size_t key_len, const cha
     assert(key != NULL && sr_as_sent != NULL && se_text != NULL && out_len != NULL);
     size_t srl = strlen(sr_as_sent), sel = strlen(se_text);
     *out_len = 0;
-    if (srl + 1 + sel > SAS_MSG_MAX)
+    if (srl + 1 + sel > DPS__SAS_MSG_MAX)
         return DPS_E_INVALID;
-    char msg[SAS_MSG_MAX];
+    char msg[DPS__SAS_MSG_MAX];
     memcpy(msg, sr_as_sent, srl);
     msg[srl] = '\n';
     memcpy(msg + srl + 1, se_text, sel);
@@ -139,6 +137,13 @@ static void build_sas(dps_w *w, const void *arg)
     }
 }
 
+dps_result dps__sas_token_write(const char *sr, const char *sig, const char *se,
+                                const char *skn, char *out, size_t cap, size_t *out_len)
+{
+    sas_parts parts = {sr, sig, se, skn};
+    return dps_w_run(build_sas, &parts, out, cap, out_len);
+}
+
 dps_result dps_sas_write(const uint8_t *key, size_t key_len, const char *resource,
                          const char *skn, int64_t expiry_s, char *out, size_t cap,
                          size_t *out_len)
@@ -149,7 +154,7 @@ dps_result dps_sas_write(const uint8_t *key, size_t key_len, const char *resourc
         return DPS_E_INVALID;
 
     /* The audience is encoded once and signed exactly as the token shows it. */
-    char sr[SAS_MSG_MAX];
+    char sr[DPS__SAS_MSG_MAX];
     dps_w w;
     dps_w_count(&w);
     dps_w_pct(&w, resource);
@@ -175,8 +180,7 @@ dps_result dps_sas_write(const uint8_t *key, size_t key_len, const char *resourc
     rc = dps_sas_signature_write(key, key_len, sr, se, sig, sizeof sig, &sig_len);
     if (rc != DPS_OK)
         return rc;
-    sas_parts parts = {sr, sig, se, skn};
-    rc = dps_w_run(build_sas, &parts, out, cap, out_len);
+    rc = dps__sas_token_write(sr, sig, se, skn, out, cap, out_len);
     dps_wipe(sig, sizeof sig);
     return rc;
 }

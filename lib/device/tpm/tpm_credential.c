@@ -17,13 +17,12 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "common/secret.h"
+#include "device/core/sas_token.h"
 #include "device/core/writer.h"
 #include "device/devlog.h"
 #include "device/tpm/tpm_blob.h"
 
 #define ESYS(t) ((ESYS_CONTEXT *)(t)->esys)
-/* Longest "sr\nse" string signed, as for the symmetric key. */
-#define SAS_MSG_MAX DPS_MAX_SAS_TOKEN
 
 /* TPM2_PolicySecret(TPM_RH_ENDORSEMENT): the EK template's admin policy. */
 static const uint8_t ek_policy[32] = {
@@ -184,28 +183,6 @@ static void b64_into(char *dst, size_t cap, const uint8_t *p, size_t n)
 
 /* ---- The credential vtable ------------------------------------------------ */
 
-typedef struct {
-    const char *sr;  /* encoded audience */
-    const char *sig; /* base64 signature, encoded by the writer */
-    const char *se;
-    const char *skn;
-} sas_parts;
-
-static void build_sas(dps_w *w, const void *arg)
-{
-    const sas_parts *p = arg;
-    dps_w_str(w, "SharedAccessSignature sr=");
-    dps_w_str(w, p->sr);
-    dps_w_str(w, "&sig=");
-    dps_w_pct(w, p->sig);
-    dps_w_str(w, "&se=");
-    dps_w_str(w, p->se);
-    if (p->skn != NULL) {
-        dps_w_str(w, "&skn=");
-        dps_w_pct(w, p->skn);
-    }
-}
-
 /* The token of device-api.md §8 (same bytes as dps_sas_write() would give
  * with the key), the HMAC computed inside the TPM. */
 static dps_result tpm_sign_sas(const dps_credential *cred, const char *resource, const char *skn,
@@ -222,7 +199,7 @@ static dps_result tpm_sign_sas(const dps_credential *cred, const char *resource,
                             "delivered one yet)", DPS_TPM_KEY_HANDLE);
         return DPS_E_UNSUPPORTED;
     }
-    char msg[SAS_MSG_MAX];
+    char msg[DPS__SAS_MSG_MAX];
     dps_w w;
     dps_w_count(&w);
     dps_w_pct(&w, resource);
@@ -253,8 +230,7 @@ static dps_result tpm_sign_sas(const dps_credential *cred, const char *resource,
     if (rc != DPS_OK)
         return rc;
     msg[srl] = '\0'; /* msg now holds the encoded audience and, after it, se */
-    sas_parts parts = {msg, sig, msg + srl + 1, skn};
-    rc = dps_w_run(build_sas, &parts, out, cap, out_len);
+    rc = dps__sas_token_write(msg, sig, msg + srl + 1, skn, out, cap, out_len);
     dps_wipe(sig, sizeof sig);
     return rc;
 }

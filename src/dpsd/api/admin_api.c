@@ -236,6 +236,79 @@ dps_store_result dps_admin__each(dpsd_ctx *ctx, dps_collection coll, dps_admin_v
     return r;
 }
 
+/* Appends each record's document to arr; stops (clearing ok) on failure. */
+typedef struct {
+    json_t *arr;
+    dps_admin_doc_fn doc_fn;
+    bool ok;
+} doc_list;
+
+static bool add_doc(const dps_record *rec, void *arg)
+{
+    doc_list *l = arg;
+    json_t *doc = l->doc_fn(rec);
+    l->ok = doc != NULL && json_array_append_new(l->arr, doc) == 0;
+    return l->ok;
+}
+
+void dps_admin__list(dpsd_ctx *ctx, dps_collection coll, dps_admin_doc_fn doc_fn,
+                     const char *failure, dps_http_response *res)
+{
+    doc_list l = {.arr = json_array(),
+                  .doc_fn = doc_fn != NULL ? doc_fn : dps_admin__record_doc,
+                  .ok = true};
+    if (l.arr == NULL || dps_admin__each(ctx, coll, add_doc, &l) != DPS_STORE_OK || !l.ok)
+        dps_api_error(res, DPS_ERR_INTERNAL, "%s", failure);
+    else
+        dps_http_response_set_json(res, 200, l.arr);
+    json_decref(l.arr);
+}
+
+int dps_admin__delete(dpsd_ctx *ctx, dps_collection coll, const char *key, const char *etag,
+                      const char *what, const char *name, dps_http_response *res)
+{
+    dps_store_result r = dps_store_delete(ctx->store, coll, key, etag);
+    if (r != DPS_STORE_OK) {
+        dps_admin__store_error(res, r, what, name);
+        return -1;
+    }
+    log_info("admin: %s %s deleted", what, name);
+    res->status = 204;
+    return 0;
+}
+
+bool dps_admin__collection(dpsd_ctx *ctx, const dps_admin_resource *rs,
+                           const dps_http_request *req, dps_http_response *res)
+{
+    if (req->nsegments != 2)
+        return false;
+    if (req->method == DPS_HTTP_GET)
+        rs->list(ctx, res);
+    else
+        dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED, "%s takes GET", rs->path);
+    return true;
+}
+
+void dps_admin__item(dpsd_ctx *ctx, const dps_admin_resource *rs, const dps_http_request *req,
+                     const char *name, const char *key, dps_http_response *res)
+{
+    switch (req->method) {
+    case DPS_HTTP_GET:
+        rs->get(ctx, req, name, key, res);
+        break;
+    case DPS_HTTP_PUT:
+        rs->put(ctx, req, name, key, res);
+        break;
+    case DPS_HTTP_DELETE:
+        rs->del(ctx, req, name, key, res);
+        break;
+    default:
+        dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED, "%s/{name} takes GET, PUT or DELETE",
+                      rs->path);
+        break;
+    }
+}
+
 bool dps_admin__query_is(const dps_http_request *req, const char *name, const char *value)
 {
     char *v = dps_http_query_get(req, name);

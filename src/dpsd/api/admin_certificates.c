@@ -125,9 +125,10 @@ static void list_certificates(dpsd_ctx *ctx, dps_http_response *res)
     json_decref(arr);
 }
 
-static void get_certificate(dpsd_ctx *ctx, const char *name, const char *key,
-                            dps_http_response *res)
+static void get_certificate(dpsd_ctx *ctx, const dps_http_request *req, const char *name,
+                            const char *key, dps_http_response *res)
 {
+    (void)req;
     dps_record rec = {0};
     dps_store_result r = dps_store_get(ctx->store, DPS_COLL_CA_CERTIFICATE, key, &rec);
     if (r != DPS_STORE_OK) {
@@ -294,14 +295,8 @@ static void delete_certificate(dpsd_ctx *ctx, const dps_http_request *req, const
             goto done;
         }
     }
-    dps_store_result r = dps_store_delete(ctx->store, DPS_COLL_CA_CERTIFICATE, key, cur.etag);
-    if (r != DPS_STORE_OK) {
-        dps_admin__store_error(res, r, WHAT, name);
-        goto done;
-    }
-    (void)dps_x509_index_ca(ctx->store, key, NULL);
-    log_info("admin: CA certificate %s deleted", name);
-    res->status = 204;
+    if (dps_admin__delete(ctx, DPS_COLL_CA_CERTIFICATE, key, cur.etag, WHAT, name, res) == 0)
+        (void)dps_x509_index_ca(ctx->store, key, NULL);
 done:
     dps_record_free(&cur);
 }
@@ -417,13 +412,13 @@ done:
 
 void dps_admin__certificates(dpsd_ctx *ctx, const dps_http_request *req, dps_http_response *res)
 {
-    if (req->nsegments == 2) {
-        if (req->method == DPS_HTTP_GET)
-            list_certificates(ctx, res);
-        else
-            dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED, "/admin/certificates takes GET");
+    static const dps_admin_resource rs = {.path = "/admin/certificates",
+                                          .list = list_certificates,
+                                          .get = get_certificate,
+                                          .put = put_certificate,
+                                          .del = delete_certificate};
+    if (dps_admin__collection(ctx, &rs, req, res))
         return;
-    }
     if (req->nsegments != 3 && req->nsegments != 4) {
         dps_api_error(res, DPS_ERR_ROUTE_NOT_FOUND, "no admin resource at this path");
         return;
@@ -451,19 +446,5 @@ void dps_admin__certificates(dpsd_ctx *ctx, const dps_http_request *req, dps_htt
         }
         return;
     }
-    switch (req->method) {
-    case DPS_HTTP_GET:
-        get_certificate(ctx, name, key, res);
-        break;
-    case DPS_HTTP_PUT:
-        put_certificate(ctx, req, name, key, res);
-        break;
-    case DPS_HTTP_DELETE:
-        delete_certificate(ctx, req, name, key, res);
-        break;
-    default:
-        dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED,
-                      "/admin/certificates/{name} takes GET, PUT or DELETE");
-        break;
-    }
+    dps_admin__item(ctx, &rs, req, name, key, res);
 }

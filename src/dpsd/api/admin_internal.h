@@ -82,6 +82,37 @@ typedef bool (*dps_admin_visit)(const dps_record *rec, void *arg);
 dps_store_result dps_admin__each(dpsd_ctx *ctx, dps_collection coll, dps_admin_visit visit,
                                  void *arg);
 
+/* GET on a collection: every record's document as doc_fn shows it (NULL:
+ * dps_admin__record_doc), in key order, as a JSON array; a corrupt record
+ * or a store failure is a 500 with failure as its message. */
+typedef json_t *(*dps_admin_doc_fn)(const dps_record *rec);
+void dps_admin__list(dpsd_ctx *ctx, dps_collection coll, dps_admin_doc_fn doc_fn,
+                     const char *failure, dps_http_response *res);
+
+/* Deletes key from coll, conditional on etag when not NULL; answers 204 and
+ * logs "admin: WHAT NAME deleted", or answers the store's error. 0 when
+ * deleted. */
+int dps_admin__delete(dpsd_ctx *ctx, dps_collection coll, const char *key, const char *etag,
+                      const char *what, const char *name, dps_http_response *res);
+
+/* The routes every named-resource collection has: GET on the collection
+ * path lists, GET/PUT/DELETE on one name. */
+typedef void (*dps_admin_item_fn)(dpsd_ctx *ctx, const dps_http_request *req,
+                                  const char *name, const char *key, dps_http_response *res);
+typedef struct {
+    const char *path; /* "/admin/policies", for the 405 messages */
+    void (*list)(dpsd_ctx *ctx, dps_http_response *res);
+    dps_admin_item_fn get, put, del;
+} dps_admin_resource;
+
+/* With only the collection segment (nsegments 2) answers it (list or 405)
+ * and returns true; otherwise returns false and leaves res alone. */
+bool dps_admin__collection(dpsd_ctx *ctx, const dps_admin_resource *rs,
+                           const dps_http_request *req, dps_http_response *res);
+/* Calls rs's handler for req's method on the named record, or answers 405. */
+void dps_admin__item(dpsd_ctx *ctx, const dps_admin_resource *rs, const dps_http_request *req,
+                     const char *name, const char *key, dps_http_response *res);
+
 /* True when the query parameter is present and equals value (any case). */
 bool dps_admin__query_is(const dps_http_request *req, const char *name, const char *value);
 

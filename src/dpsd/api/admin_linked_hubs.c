@@ -54,29 +54,9 @@ static json_t *public_doc(const dps_record *rec)
     return doc;
 }
 
-/* Appends the public form of each hub to arr; stops (clearing ok) on failure. */
-typedef struct {
-    json_t *arr;
-    bool ok;
-} hub_list;
-
-static bool add_hub(const dps_record *rec, void *arg)
-{
-    hub_list *l = arg;
-    json_t *doc = public_doc(rec);
-    l->ok = doc != NULL && json_array_append_new(l->arr, doc) == 0;
-    return l->ok;
-}
-
 static void list_hubs(dpsd_ctx *ctx, dps_http_response *res)
 {
-    hub_list l = {.arr = json_array(), .ok = true};
-    if (l.arr == NULL ||
-        dps_admin__each(ctx, DPS_COLL_LINKED_HUB, add_hub, &l) != DPS_STORE_OK || !l.ok)
-        dps_api_error(res, DPS_ERR_INTERNAL, "cannot list linked hubs");
-    else
-        dps_http_response_set_json(res, 200, l.arr);
-    json_decref(l.arr);
+    dps_admin__list(ctx, DPS_COLL_LINKED_HUB, public_doc, "cannot list linked hubs", res);
 }
 
 static void reply_record(const dps_record *rec, dps_http_response *res)
@@ -90,8 +70,10 @@ static void reply_record(const dps_record *rec, dps_http_response *res)
     json_decref(doc);
 }
 
-static void get_hub(dpsd_ctx *ctx, const char *name, const char *key, dps_http_response *res)
+static void get_hub(dpsd_ctx *ctx, const dps_http_request *req, const char *name,
+                    const char *key, dps_http_response *res)
 {
+    (void)req;
     dps_record rec = {0};
     dps_store_result r = dps_store_get(ctx->store, DPS_COLL_LINKED_HUB, key, &rec);
     if (r != DPS_STORE_OK)
@@ -424,14 +406,8 @@ static void delete_hub(dpsd_ctx *ctx, const dps_http_request *req, const char *n
         goto done;
     if (!dps_admin__query_is(req, "force", "true") && check_references(ctx, name, res) != 0)
         goto done;
-    dps_store_result r = dps_store_delete(ctx->store, DPS_COLL_LINKED_HUB, key,
-                                          im.kind == DPS_IFM_ETAG ? im.etag : NULL);
-    if (r != DPS_STORE_OK) {
-        dps_admin__store_error(res, r, WHAT, name);
-        goto done;
-    }
-    log_info("admin: linked hub %s deleted", name);
-    res->status = 204;
+    (void)dps_admin__delete(ctx, DPS_COLL_LINKED_HUB, key,
+                            im.kind == DPS_IFM_ETAG ? im.etag : NULL, WHAT, name, res);
 done:
     dps_record_free(&cur);
 }
@@ -439,13 +415,13 @@ done:
 void dps_admin__linked_hubs(dpsd_ctx *ctx, const dps_http_request *req,
                             dps_http_response *res)
 {
-    if (req->nsegments == 2) {
-        if (req->method == DPS_HTTP_GET)
-            list_hubs(ctx, res);
-        else
-            dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED, "/admin/linkedHubs takes GET");
+    static const dps_admin_resource rs = {.path = "/admin/linkedHubs",
+                                          .list = list_hubs,
+                                          .get = get_hub,
+                                          .put = put_hub,
+                                          .del = delete_hub};
+    if (dps_admin__collection(ctx, &rs, req, res))
         return;
-    }
     if (req->nsegments != 3) {
         dps_api_error(res, DPS_ERR_ROUTE_NOT_FOUND, "no admin resource at this path");
         return;
@@ -456,19 +432,5 @@ void dps_admin__linked_hubs(dpsd_ctx *ctx, const dps_http_request *req,
         dps_api_error(res, DPS_ERR_INVALID_ID, "'%.64s' is not a valid hub host name", name);
         return;
     }
-    switch (req->method) {
-    case DPS_HTTP_GET:
-        get_hub(ctx, name, key, res);
-        break;
-    case DPS_HTTP_PUT:
-        put_hub(ctx, req, name, key, res);
-        break;
-    case DPS_HTTP_DELETE:
-        delete_hub(ctx, req, name, key, res);
-        break;
-    default:
-        dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED,
-                      "/admin/linkedHubs/{name} takes GET, PUT or DELETE");
-        break;
-    }
+    dps_admin__item(ctx, &rs, req, name, key, res);
 }

@@ -12,9 +12,8 @@
 #include "api/admin_internal.h"
 #include "api/errors.h"
 #include "api/service_auth.h"
-#include "common/b64.h"
+#include "common/access_policy.h"
 #include "common/log.h"
-#include "common/rand.h"
 #include "common/secret.h"
 
 #define WHAT "policy"
@@ -44,24 +43,13 @@ static bool policy_name_valid(const char *s)
 
 static bool key_valid(const char *b64)
 {
-    uint8_t *raw = NULL;
-    size_t n = 0;
-    if (dps_b64_decode(b64, strlen(b64), &raw, &n) != 0)
-        return false;
-    dps_wipe(raw, n);
-    free(raw);
-    return n >= KEY_MIN_BYTES && n <= KEY_MAX_BYTES;
+    return dps_access_policy_key_valid(b64, KEY_MIN_BYTES, KEY_MAX_BYTES);
 }
 
 /* A fresh random key, base64 (free with dps_free_secret_string). */
 static char *new_key(void)
 {
-    uint8_t raw[KEY_NEW_BYTES];
-    if (dps_random_bytes(raw, sizeof raw) != 0)
-        return NULL;
-    char *k = dps_b64_encode(raw, sizeof raw);
-    dps_wipe(raw, sizeof raw);
-    return k;
+    return dps_access_policy_new_key(KEY_NEW_BYTES);
 }
 
 static bool doc_has_service_config(const json_t *doc)
@@ -114,34 +102,15 @@ static void reply_doc(json_t *doc, dps_http_response *res)
     dps_http_response_set_json(res, 200, doc);
 }
 
-/* Appends each policy document to arr; stops (clearing ok) on failure. */
-typedef struct {
-    json_t *arr;
-    bool ok;
-} policy_list;
-
-static bool add_policy(const dps_record *rec, void *arg)
-{
-    policy_list *l = arg;
-    json_t *doc = dps_admin__record_doc(rec);
-    l->ok = doc != NULL && json_array_append_new(l->arr, doc) == 0;
-    return l->ok;
-}
-
 static void list_policies(dpsd_ctx *ctx, dps_http_response *res)
 {
-    policy_list l = {.arr = json_array(), .ok = true};
-    if (l.arr == NULL ||
-        dps_admin__each(ctx, DPS_COLL_ACCESS_POLICY, add_policy, &l) != DPS_STORE_OK || !l.ok)
-        dps_api_error(res, DPS_ERR_INTERNAL, "cannot list policies");
-    else
-        reply_doc(l.arr, res);
-    json_decref(l.arr);
+    dps_admin__list(ctx, DPS_COLL_ACCESS_POLICY, NULL, "cannot list policies", res);
 }
 
-static void get_policy(dpsd_ctx *ctx, const char *name, const char *key,
-                       dps_http_response *res)
+static void get_policy(dpsd_ctx *ctx, const dps_http_request *req, const char *name,
+                       const char *key, dps_http_response *res)
 {
+    (void)req;
     dps_record rec = {0};
     dps_store_result r = dps_store_get(ctx->store, DPS_COLL_ACCESS_POLICY, key, &rec);
     json_t *doc = r == DPS_STORE_OK ? dps_admin__record_doc(&rec) : NULL;
@@ -287,14 +256,8 @@ static void delete_policy(dpsd_ctx *ctx, const dps_http_request *req, const char
      * way; treat it as possibly holding ServiceConfig. */
     if ((old == NULL || doc_has_service_config(old)) && keep_an_admin(ctx, name, key, res) != 0)
         goto done;
-    dps_store_result r = dps_store_delete(ctx->store, DPS_COLL_ACCESS_POLICY, key,
-                                          im.kind == DPS_IFM_ETAG ? im.etag : NULL);
-    if (r != DPS_STORE_OK) {
-        dps_admin__store_error(res, r, WHAT, name);
-        goto done;
-    }
-    log_info("admin: policy %s deleted", name);
-    res->status = 204;
+    (void)dps_admin__delete(ctx, DPS_COLL_ACCESS_POLICY, key,
+                            im.kind == DPS_IFM_ETAG ? im.etag : NULL, WHAT, name, res);
 done:
     json_decref(old);
     dps_record_free(&cur);
@@ -354,13 +317,13 @@ done:
 
 void dps_admin__policies(dpsd_ctx *ctx, const dps_http_request *req, dps_http_response *res)
 {
-    if (req->nsegments == 2) {
-        if (req->method == DPS_HTTP_GET)
-            list_policies(ctx, res);
-        else
-            dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED, "/admin/policies takes GET");
+    static const dps_admin_resource rs = {.path = "/admin/policies",
+                                          .list = list_policies,
+                                          .get = get_policy,
+                                          .put = put_policy,
+                                          .del = delete_policy};
+    if (dps_admin__collection(ctx, &rs, req, res))
         return;
-    }
     bool regen = req->nsegments == 4 && strcasecmp(req->segments[3], "regenerateKey") == 0;
     if (req->nsegments != 3 && !regen) {
         dps_api_error(res, DPS_ERR_ROUTE_NOT_FOUND, "no admin resource at this path");
@@ -381,21 +344,7 @@ void dps_admin__policies(dpsd_ctx *ctx, const dps_http_request *req, dps_http_re
             dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED, "regenerateKey takes POST");
         return;
     }
-    switch (req->method) {
-    case DPS_HTTP_GET:
-        get_policy(ctx, name, key, res);
-        break;
-    case DPS_HTTP_PUT:
-        put_policy(ctx, req, name, key, res);
-        break;
-    case DPS_HTTP_DELETE:
-        delete_policy(ctx, req, name, key, res);
-        break;
-    default:
-        dps_api_error(res, DPS_ERR_METHOD_NOT_ALLOWED,
-                      "/admin/policies/{name} takes GET, PUT or DELETE");
-        break;
-    }
+    dps_admin__item(ctx, &rs, req, name, key, res);
 }
 
 void dps_admin__connection_string(dpsd_ctx *ctx, const dps_http_request *req,

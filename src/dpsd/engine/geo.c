@@ -3,12 +3,13 @@
 
 #include <arpa/inet.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "common/errtext.h"
 
 #define GEO_FILE_MAX (1024 * 1024) /* a model larger than this is a mistake */
 #define EARTH_RADIUS_KM 6371.0
@@ -42,17 +43,6 @@ struct dps_geo_model {
     int default_loc;   /* -1: none */
     double tie_ms;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int find_loc(const dps_geo_model *m, const char *name)
 {
@@ -119,23 +109,23 @@ static bool prefix_matches(const unsigned char *addr, const network *n)
 static int parse_locations(dps_geo_model *m, const json_t *locs, char *err, size_t errlen)
 {
     if (!json_is_object(locs) || json_object_size(locs) == 0) {
-        set_err(err, errlen, "\"locations\" must be a non-empty object of named locations");
+        dps_set_err(err, errlen, "\"locations\" must be a non-empty object of named locations");
         return -1;
     }
     const char *name;
     const json_t *v;
     json_object_foreach ((json_t *)locs, name, v) {
         if (m->nlocs == DPS_GEO_MAX_LOCATIONS) {
-            set_err(err, errlen, "more than %d locations", DPS_GEO_MAX_LOCATIONS);
+            dps_set_err(err, errlen, "more than %d locations", DPS_GEO_MAX_LOCATIONS);
             return -1;
         }
         if (name[0] == '\0' || strlen(name) > DPS_GEO_NAME_MAX || find_loc(m, name) >= 0) {
-            set_err(err, errlen, "location '%.64s': names are 1..%d characters, unique "
-                    "without regard to case", name, DPS_GEO_NAME_MAX);
+            dps_set_err(err, errlen, "location '%.64s': names are 1..%d characters, unique "
+                        "without regard to case", name, DPS_GEO_NAME_MAX);
             return -1;
         }
         if (!json_is_object(v)) {
-            set_err(err, errlen, "location '%.64s' must be an object", name);
+            dps_set_err(err, errlen, "location '%.64s' must be an object", name);
             return -1;
         }
         location *l = &m->locs[m->nlocs];
@@ -143,23 +133,23 @@ static int parse_locations(dps_geo_model *m, const json_t *locs, char *err, size
         const json_t *lon = json_object_get(v, "longitude");
         if ((lat == NULL) != (lon == NULL) || (lat != NULL && (!json_is_number(lat) ||
                                                               !json_is_number(lon)))) {
-            set_err(err, errlen, "location '%.64s': latitude and longitude are numbers, "
-                    "both or neither", name);
+            dps_set_err(err, errlen, "location '%.64s': latitude and longitude are numbers, "
+                        "both or neither", name);
             return -1;
         }
         if (lat != NULL) {
             l->lat = json_number_value(lat);
             l->lon = json_number_value(lon);
             if (l->lat < -90 || l->lat > 90 || l->lon < -180 || l->lon > 180) {
-                set_err(err, errlen, "location '%.64s': latitude -90..90, longitude -180..180",
-                        name);
+                dps_set_err(err, errlen, "location '%.64s': latitude -90..90, longitude -180..180",
+                            name);
                 return -1;
             }
             l->has_coords = true;
         }
         l->name = strdup(name);
         if (l->name == NULL) {
-            set_err(err, errlen, "out of memory");
+            dps_set_err(err, errlen, "out of memory");
             return -1;
         }
         m->nlocs++;
@@ -172,13 +162,13 @@ static int parse_networks(dps_geo_model *m, const json_t *nets, char *err, size_
     if (nets == NULL || json_is_null(nets))
         return 0;
     if (!json_is_object(nets) || json_object_size(nets) > DPS_GEO_MAX_NETWORKS) {
-        set_err(err, errlen, "\"networks\" must be an object of at most %d \"CIDR\": "
-                "\"location\" members", DPS_GEO_MAX_NETWORKS);
+        dps_set_err(err, errlen, "\"networks\" must be an object of at most %d \"CIDR\": "
+                    "\"location\" members", DPS_GEO_MAX_NETWORKS);
         return -1;
     }
     m->nets = calloc(json_object_size(nets) + 1, sizeof *m->nets);
     if (m->nets == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return -1;
     }
     const char *cidr;
@@ -186,12 +176,12 @@ static int parse_networks(dps_geo_model *m, const json_t *nets, char *err, size_
     json_object_foreach ((json_t *)nets, cidr, v) {
         network *n = &m->nets[m->nnets];
         if (parse_cidr(cidr, n) != 0) {
-            set_err(err, errlen, "network '%.64s' is not an address or CIDR block", cidr);
+            dps_set_err(err, errlen, "network '%.64s' is not an address or CIDR block", cidr);
             return -1;
         }
         n->loc = find_loc(m, json_string_value(v));
         if (n->loc < 0) {
-            set_err(err, errlen, "network '%.64s' names no configured location", cidr);
+            dps_set_err(err, errlen, "network '%.64s' names no configured location", cidr);
             return -1;
         }
         m->nnets++;
@@ -204,13 +194,13 @@ static int parse_latencies(dps_geo_model *m, const json_t *lats, char *err, size
     if (lats == NULL || json_is_null(lats))
         return 0;
     if (!json_is_array(lats) || json_array_size(lats) > DPS_GEO_MAX_LATENCIES) {
-        set_err(err, errlen, "\"latencyMs\" must be an array of at most %d {\"from\", \"to\", "
-                "\"ms\"} objects", DPS_GEO_MAX_LATENCIES);
+        dps_set_err(err, errlen, "\"latencyMs\" must be an array of at most %d {\"from\", \"to\", "
+                    "\"ms\"} objects", DPS_GEO_MAX_LATENCIES);
         return -1;
     }
     m->lats = calloc(json_array_size(lats) + 1, sizeof *m->lats);
     if (m->lats == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return -1;
     }
     size_t i;
@@ -221,8 +211,8 @@ static int parse_latencies(dps_geo_model *m, const json_t *lats, char *err, size
         l->b = find_loc(m, json_string_value(json_object_get(v, "to")));
         const json_t *ms = json_object_get(v, "ms");
         if (l->a < 0 || l->b < 0 || !json_is_number(ms) || json_number_value(ms) < 0) {
-            set_err(err, errlen, "latencyMs[%zu] needs \"from\" and \"to\" naming configured "
-                    "locations and \"ms\" >= 0", i);
+            dps_set_err(err, errlen, "latencyMs[%zu] needs \"from\" and \"to\" naming configured "
+                        "locations and \"ms\" >= 0", i);
             return -1;
         }
         l->ms = json_number_value(ms);
@@ -237,7 +227,7 @@ static const char *const top_members[] = {"locations", "networks", "latencyMs",
 dps_geo_model *dps_geo_parse(const json_t *doc, char *err, size_t errlen)
 {
     if (!json_is_object(doc)) {
-        set_err(err, errlen, "the geo model must be a JSON object");
+        dps_set_err(err, errlen, "the geo model must be a JSON object");
         return NULL;
     }
     const char *k;
@@ -248,13 +238,13 @@ dps_geo_model *dps_geo_parse(const json_t *doc, char *err, size_t errlen)
             known = strcmp(k, top_members[i]) == 0;
         if (!known) {
             /* Typos in an operator file should not pass silently. */
-            set_err(err, errlen, "unknown member \"%.64s\"", k);
+            dps_set_err(err, errlen, "unknown member \"%.64s\"", k);
             return NULL;
         }
     }
     dps_geo_model *m = calloc(1, sizeof *m);
     if (m == NULL) {
-        set_err(err, errlen, "out of memory");
+        dps_set_err(err, errlen, "out of memory");
         return NULL;
     }
     m->default_loc = -1;
@@ -265,12 +255,12 @@ dps_geo_model *dps_geo_parse(const json_t *doc, char *err, size_t errlen)
     const json_t *hint = json_object_get(doc, "hintMember");
     if (hint != NULL && !json_is_null(hint)) {
         if (!json_is_string(hint) || json_string_length(hint) == 0) {
-            set_err(err, errlen, "\"hintMember\" must be a payload member name or null");
+            dps_set_err(err, errlen, "\"hintMember\" must be a payload member name or null");
             goto fail;
         }
         m->hint_member = strdup(json_string_value(hint));
         if (m->hint_member == NULL) {
-            set_err(err, errlen, "out of memory");
+            dps_set_err(err, errlen, "out of memory");
             goto fail;
         }
     }
@@ -278,13 +268,13 @@ dps_geo_model *dps_geo_parse(const json_t *doc, char *err, size_t errlen)
     if (def != NULL && !json_is_null(def)) {
         m->default_loc = find_loc(m, json_string_value(def));
         if (m->default_loc < 0) {
-            set_err(err, errlen, "\"defaultLocation\" names no configured location");
+            dps_set_err(err, errlen, "\"defaultLocation\" names no configured location");
             goto fail;
         }
     }
     const json_t *tie = json_object_get(doc, "tieMs");
     if (tie != NULL && (!json_is_number(tie) || json_number_value(tie) < 0)) {
-        set_err(err, errlen, "\"tieMs\" must be a number >= 0");
+        dps_set_err(err, errlen, "\"tieMs\" must be a number >= 0");
         goto fail;
     }
     m->tie_ms = tie != NULL ? json_number_value(tie) : 0;
@@ -298,14 +288,14 @@ dps_geo_model *dps_geo_load_file(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "re");
     if (f == NULL) {
-        set_err(err, errlen, "cannot open %s", path);
+        dps_set_err(err, errlen, "cannot open %s", path);
         return NULL;
     }
     char *buf = malloc(GEO_FILE_MAX + 1);
     size_t n = buf != NULL ? fread(buf, 1, GEO_FILE_MAX + 1, f) : 0;
     fclose(f);
     if (buf == NULL || n > GEO_FILE_MAX) {
-        set_err(err, errlen, buf == NULL ? "out of memory" : "%s is larger than 1 MiB", path);
+        dps_set_err(err, errlen, buf == NULL ? "out of memory" : "%s is larger than 1 MiB", path);
         free(buf);
         return NULL;
     }
@@ -313,14 +303,14 @@ dps_geo_model *dps_geo_load_file(const char *path, char *err, size_t errlen)
     json_t *doc = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);
     if (doc == NULL) {
-        set_err(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
+        dps_set_err(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
         return NULL;
     }
     char why[300];
     dps_geo_model *m = dps_geo_parse(doc, why, sizeof why);
     json_decref(doc);
     if (m == NULL)
-        set_err(err, errlen, "%s: %s", path, why);
+        dps_set_err(err, errlen, "%s: %s", path, why);
     return m;
 }
 

@@ -2,15 +2,11 @@
  * one state per REST call. */
 #include "hubclient/hub_client.h"
 
-#include <ctype.h>
-#include <event2/dns.h>
 #include <jansson.h>
-#include <openssl/err.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/log.h"
 #include "common/sas.h"
@@ -65,8 +61,7 @@ struct job {
 
 struct dps_hub_client {
     struct event_base *base;
-    struct evdns_base *dns;
-    SSL_CTX *tls;
+    dps_hub_http_env env;
     int timeout_s;
     size_t max_inflight;
     job *active;
@@ -81,59 +76,9 @@ struct dps_hub_client {
 int dps_hub_url_parse(const char *url, int *tls, char *host, size_t hostlen, int *port,
                       char *prefix, size_t prefixlen)
 {
-    const char *p;
-    if (strncasecmp(url, "https://", 8) == 0) {
-        *tls = 1;
-        *port = 443;
-        p = url + 8;
-    } else if (strncasecmp(url, "http://", 7) == 0) {
-        *tls = 0;
-        *port = 80;
-        p = url + 7;
-    } else {
+    const char *authority, *path;
+    if (dps_hub_http_url_origin(url, tls, host, hostlen, port, &authority, &path) != 0)
         return -1;
-    }
-    const char *end = p + strcspn(p, "/?#");
-    const char *hend;
-    const char *port_at = NULL;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (rb == NULL)
-            return -1;
-        p++;
-        hend = rb;
-        if (rb + 1 < end) {
-            if (rb[1] != ':')
-                return -1;
-            port_at = rb + 2;
-        }
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        hend = colon != NULL ? colon : end;
-        if (colon != NULL)
-            port_at = colon + 1;
-    }
-    size_t hl = (size_t)(hend - p);
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    if (port_at != NULL) {
-        long v = 0;
-        if (port_at == end)
-            return -1;
-        for (const char *q = port_at; q < end; q++) {
-            if (!isdigit((unsigned char)*q))
-                return -1;
-            v = v * 10 + (*q - '0');
-            if (v > 65535)
-                return -1;
-        }
-        if (v == 0)
-            return -1;
-        *port = (int)v;
-    }
-    const char *path = end;
     size_t pl = strcspn(path, "?#");
     while (pl > 0 && path[pl - 1] == '/')
         pl--;
@@ -259,8 +204,8 @@ static void send_request(job *j, enum evhttp_cmd_type cmd, const char *path,
 {
     dps_hub_client *c = j->c;
     dps_hub_http_target t = {.base = c->base,
-                             .dns = c->dns,
-                             .tls = j->tls ? c->tls : NULL,
+                             .dns = c->env.dns,
+                             .tls = j->tls ? c->env.tls : NULL,
                              .connect_host = j->connect_host,
                              .port = j->port,
                              .host_name = j->hub_name,
@@ -553,7 +498,7 @@ dps_hub_provisioner dps_hub_client_provisioner(dps_hub_client *c)
 void dps_hub_client__target(const dps_hub_client *c, dps_hub_http_target *t)
 {
     *t = (dps_hub_http_target){
-        .base = c->base, .dns = c->dns, .tls = c->tls, .timeout_s = c->timeout_s};
+        .base = c->base, .dns = c->env.dns, .tls = c->env.tls, .timeout_s = c->timeout_s};
 }
 
 dps_hub_move **dps_hub_client__moves(dps_hub_client *c)
@@ -581,34 +526,13 @@ dps_hub_client *dps_hub_client_new(const dps_hub_client_options *opt, char *err,
     c->base = opt->base;
     c->timeout_s = opt->timeout_s > 0 ? opt->timeout_s : DPS_HUB_TIMEOUT_DEFAULT;
     c->max_inflight = opt->max_inflight > 0 ? opt->max_inflight : DPS_HUB_MAX_INFLIGHT_DEFAULT;
-    c->tls = SSL_CTX_new(TLS_client_method());
-    if (c->tls == NULL || SSL_CTX_set_min_proto_version(c->tls, TLS1_2_VERSION) != 1) {
-        snprintf(err, errlen, "cannot create the hub client's TLS context");
-        goto fail;
-    }
-    SSL_CTX_set_verify(c->tls, SSL_VERIFY_PEER, NULL);
-    if (opt->ca_file != NULL && opt->ca_file[0] != '\0') {
-        if (SSL_CTX_load_verify_locations(c->tls, opt->ca_file, NULL) != 1) {
-            char e[200];
-            ERR_error_string_n(ERR_get_error(), e, sizeof e);
-            snprintf(err, errlen, "hub_ca_file %s: %s", opt->ca_file, e);
-            goto fail;
-        }
-    } else if (SSL_CTX_set_default_verify_paths(c->tls) != 1) {
-        snprintf(err, errlen, "cannot load the system trust store for hub connections");
-        goto fail;
-    }
-    /* Asynchronous name resolution (and /etc/hosts) for registry URLs that
-     * name a host; without a resolver configuration only numeric addresses
-     * stay non-blocking, which is what the default set-up uses. */
-    c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    if (c->dns == NULL)
-        log_warn("hub client: no DNS resolver configuration; use numeric registry URLs");
+    static const dps_hub_http_env_names names = {.client = "hub client",
+                                                 .ca_option = "hub_ca_file",
+                                                 .trust_use = "hub connections",
+                                                 .urls = "registry"};
+    if (dps_hub_http_env_init(&c->env, c->base, opt->ca_file, &names, err, errlen) != 0)
+        dps_hub_client_free(&c);
     return c;
-fail:
-    ERR_clear_error();
-    dps_hub_client_free(&c);
-    return NULL;
 }
 
 void dps_hub_client_free(dps_hub_client **cp)
@@ -627,9 +551,7 @@ void dps_hub_client_free(dps_hub_client **cp)
         list_remove(&c->queue_head, j);
         job_free(j);
     }
-    if (c->dns != NULL)
-        evdns_base_free(c->dns, 0);
-    SSL_CTX_free(c->tls);
+    dps_hub_http_env_clear(&c->env);
     free(c);
     *cp = NULL;
 }

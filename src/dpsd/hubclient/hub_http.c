@@ -4,6 +4,7 @@
  * practice 13). */
 #include "hubclient/hub_http.h"
 
+#include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 
@@ -246,4 +248,106 @@ void dps_hub_http_cancel(dps_hub_http *h)
 {
     if (h != NULL)
         release(h, false);
+}
+
+int dps_hub_http_env_init(dps_hub_http_env *env, struct event_base *base, const char *ca_file,
+                          const dps_hub_http_env_names *names, char *err, size_t errlen)
+{
+    *env = (dps_hub_http_env){0};
+    env->tls = SSL_CTX_new(TLS_client_method());
+    if (env->tls == NULL || SSL_CTX_set_min_proto_version(env->tls, TLS1_2_VERSION) != 1) {
+        snprintf(err, errlen, "cannot create the %s's TLS context", names->client);
+        goto fail;
+    }
+    /* Verification is never optional: a hub receives device keys, and a
+     * webhook decides where devices go and what they are told. */
+    SSL_CTX_set_verify(env->tls, SSL_VERIFY_PEER, NULL);
+    if (ca_file != NULL && ca_file[0] != '\0') {
+        if (SSL_CTX_load_verify_locations(env->tls, ca_file, NULL) != 1) {
+            char e[200];
+            ERR_error_string_n(ERR_get_error(), e, sizeof e);
+            snprintf(err, errlen, "%s %s: %s", names->ca_option, ca_file, e);
+            goto fail;
+        }
+    } else if (SSL_CTX_set_default_verify_paths(env->tls) != 1) {
+        snprintf(err, errlen, "cannot load the system trust store for %s", names->trust_use);
+        goto fail;
+    }
+    /* Asynchronous name resolution (and /etc/hosts) for URLs that name a
+     * host; without a resolver configuration only numeric addresses stay
+     * non-blocking, which is what the default set-up uses. */
+    env->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (env->dns == NULL)
+        log_warn("%s: no DNS resolver configuration; use numeric %s URLs", names->client,
+                 names->urls);
+    return 0;
+fail:
+    ERR_clear_error();
+    dps_hub_http_env_clear(env);
+    return -1;
+}
+
+void dps_hub_http_env_clear(dps_hub_http_env *env)
+{
+    if (env->dns != NULL)
+        evdns_base_free(env->dns, 0);
+    SSL_CTX_free(env->tls);
+    *env = (dps_hub_http_env){0};
+}
+
+int dps_hub_http_url_origin(const char *url, int *tls, char *host, size_t hostlen, int *port,
+                            const char **authority, const char **rest)
+{
+    const char *p;
+    if (strncasecmp(url, "https://", 8) == 0) {
+        *tls = 1;
+        *port = 443;
+        p = url + 8;
+    } else if (strncasecmp(url, "http://", 7) == 0) {
+        *tls = 0;
+        *port = 80;
+        p = url + 7;
+    } else {
+        return -1;
+    }
+    const char *end = p + strcspn(p, "/?#");
+    const char *hs = p, *he;
+    const char *port_at = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (rb == NULL)
+            return -1;
+        hs = p + 1;
+        he = rb;
+        if (rb + 1 < end) {
+            if (rb[1] != ':')
+                return -1;
+            port_at = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        he = colon != NULL ? colon : end;
+        if (colon != NULL)
+            port_at = colon + 1;
+    }
+    size_t hl = (size_t)(he - hs);
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    if (port_at != NULL) {
+        long v = 0;
+        if (port_at == end)
+            return -1;
+        for (const char *q = port_at; q < end; q++) {
+            if (!isdigit((unsigned char)*q) || (v = v * 10 + (*q - '0')) > 65535)
+                return -1;
+        }
+        if (v == 0)
+            return -1;
+        *port = (int)v;
+    }
+    *authority = p;
+    *rest = end;
+    return 0;
 }

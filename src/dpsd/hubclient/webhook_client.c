@@ -1,16 +1,10 @@
 /* Custom allocation webhook calls (webhook_client.h). */
 #include "hubclient/webhook_client.h"
 
-#include <ctype.h>
-#include <event2/dns.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "common/log.h"
 #include "hubclient/hub_http.h"
 
 typedef struct call call;
@@ -24,8 +18,7 @@ struct call {
 
 struct dps_webhook_client {
     struct event_base *base;
-    struct evdns_base *dns;
-    SSL_CTX *tls;
+    dps_hub_http_env env;
     int timeout_s;
     call *calls;
     size_t ncalls;
@@ -34,61 +27,17 @@ struct dps_webhook_client {
 int dps_webhook_url_parse(const char *url, int *tls, char *host, size_t hostlen, int *port,
                           char *authority, size_t authlen, char *pathq, size_t pathqlen)
 {
-    const char *p;
-    if (strncasecmp(url, "https://", 8) == 0) {
-        *tls = 1;
-        *port = 443;
-        p = url + 8;
-    } else if (strncasecmp(url, "http://", 7) == 0) {
-        *tls = 0;
-        *port = 80;
-        p = url + 7;
-    } else {
+    const char *auth, *rest;
+    if (dps_hub_http_url_origin(url, tls, host, hostlen, port, &auth, &rest) != 0)
         return -1;
-    }
-    size_t alen = strcspn(p, "/?#");
-    if (alen == 0 || alen >= authlen || memchr(p, '@', alen) != NULL)
+    /* user@host is refused: the authority goes out as the Host header. */
+    size_t alen = (size_t)(rest - auth);
+    if (alen >= authlen || memchr(auth, '@', alen) != NULL)
         return -1;
-    memcpy(authority, p, alen);
+    memcpy(authority, auth, alen);
     authority[alen] = '\0';
-    const char *hs = p, *he, *port_at = NULL;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', alen);
-        if (rb == NULL)
-            return -1;
-        hs = p + 1;
-        he = rb;
-        if (rb + 1 < p + alen) {
-            if (rb[1] != ':')
-                return -1;
-            port_at = rb + 2;
-        }
-    } else {
-        const char *colon = memchr(p, ':', alen);
-        he = colon != NULL ? colon : p + alen;
-        if (colon != NULL)
-            port_at = colon + 1;
-    }
-    size_t hl = (size_t)(he - hs);
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    if (port_at != NULL) {
-        long v = 0;
-        if (port_at == p + alen)
-            return -1;
-        for (const char *q = port_at; q < p + alen; q++) {
-            if (!isdigit((unsigned char)*q) || (v = v * 10 + (*q - '0')) > 65535)
-                return -1;
-        }
-        if (v == 0)
-            return -1;
-        *port = (int)v;
-    }
     /* The path and query go out verbatim (function keys travel as ?code=);
      * a fragment is never sent. */
-    const char *rest = p + alen;
     size_t rl = strcspn(rest, "#");
     const char *lead = rest[0] == '/' ? "" : "/";
     if (strlen(lead) + rl >= pathqlen)
@@ -146,8 +95,8 @@ static int start_call(void *self, const char *url, const char *body, dps_webhook
     k->done = done;
     k->arg = arg;
     dps_hub_http_target t = {.base = c->base,
-                             .dns = c->dns,
-                             .tls = tls ? c->tls : NULL,
+                             .dns = c->env.dns,
+                             .tls = tls ? c->env.tls : NULL,
                              .connect_host = host,
                              .port = port,
                              .host_name = authority,
@@ -199,33 +148,13 @@ dps_webhook_client *dps_webhook_client_new(const dps_webhook_client_options *opt
     }
     c->base = opt->base;
     c->timeout_s = opt->timeout_s > 0 ? opt->timeout_s : DPS_WEBHOOK_TIMEOUT_DEFAULT;
-    c->tls = SSL_CTX_new(TLS_client_method());
-    if (c->tls == NULL || SSL_CTX_set_min_proto_version(c->tls, TLS1_2_VERSION) != 1) {
-        snprintf(err, errlen, "cannot create the webhook client's TLS context");
-        goto fail;
-    }
-    /* Verification is never optional: a webhook decides where devices go
-     * and what they are told. */
-    SSL_CTX_set_verify(c->tls, SSL_VERIFY_PEER, NULL);
-    if (opt->ca_file != NULL && opt->ca_file[0] != '\0') {
-        if (SSL_CTX_load_verify_locations(c->tls, opt->ca_file, NULL) != 1) {
-            char e[200];
-            ERR_error_string_n(ERR_get_error(), e, sizeof e);
-            snprintf(err, errlen, "webhook_ca_file %s: %s", opt->ca_file, e);
-            goto fail;
-        }
-    } else if (SSL_CTX_set_default_verify_paths(c->tls) != 1) {
-        snprintf(err, errlen, "cannot load the system trust store for webhook calls");
-        goto fail;
-    }
-    c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    if (c->dns == NULL)
-        log_warn("webhook client: no DNS resolver configuration; use numeric webhook URLs");
+    static const dps_hub_http_env_names names = {.client = "webhook client",
+                                                 .ca_option = "webhook_ca_file",
+                                                 .trust_use = "webhook calls",
+                                                 .urls = "webhook"};
+    if (dps_hub_http_env_init(&c->env, c->base, opt->ca_file, &names, err, errlen) != 0)
+        dps_webhook_client_free(&c);
     return c;
-fail:
-    ERR_clear_error();
-    dps_webhook_client_free(&c);
-    return NULL;
 }
 
 void dps_webhook_client_free(dps_webhook_client **cp)
@@ -235,9 +164,7 @@ void dps_webhook_client_free(dps_webhook_client **cp)
         return;
     while (c->calls != NULL)
         cancel_call(c, c->calls);
-    if (c->dns != NULL)
-        evdns_base_free(c->dns, 0);
-    SSL_CTX_free(c->tls);
+    dps_hub_http_env_clear(&c->env);
     free(c);
     *cp = NULL;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/daemon.h"
+#include "common/errtext.h"
 #include "common/log.h"
 #include "common/secret.h"
 
@@ -58,6 +60,18 @@ dps_store *dps_store_open(const char *url, char *err, size_t errlen)
         return NULL;
     }
     return dps_store_sqlite_open(path, err, errlen);
+}
+
+dps_store *dps_store_open_shown(const char *url, char *err, size_t errlen)
+{
+    char reason[512] = "";
+    dps_store *s = dps_store_open(url, reason, sizeof reason);
+    if (s == NULL) {
+        char shown[600];
+        dps_daemon_store_display(url, shown, sizeof shown);
+        dps_set_err(err, errlen, "cannot open store %s: %s", shown, reason);
+    }
+    return s;
 }
 
 void dps_store_close(dps_store **s)

@@ -97,6 +97,10 @@ struct dps_store {
  * Creates the file and runs pending schema migrations. On failure returns
  * NULL and writes the reason into err. */
 dps_store *dps_store_open(const char *url, char *err, size_t errlen);
+/* dps_store_open as the daemons call it at start-up: on failure err reads
+ * "cannot open store URL: reason" with any password in URL masked
+ * (dps_daemon_store_display), since the line ends up in logs. */
+dps_store *dps_store_open_shown(const char *url, char *err, size_t errlen);
 /* Closes and frees the store; sets *s to NULL. */
 void dps_store_close(dps_store **s);
 

@@ -8,9 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/b64.h"
+#include "common/access_policy.h"
 #include "common/log.h"
-#include "common/rand.h"
 #include "common/secret.h"
 #include "common/timeutil.h"
 #include "model/hub_errors.h"
@@ -181,22 +180,13 @@ static int opt_object(const json_t *obj, const char *name, const json_t **out)
 
 static bool key_valid(const char *b64)
 {
-    uint8_t *raw = NULL;
-    size_t n = 0;
-    if (dps_b64_decode(b64, strlen(b64), &raw, &n) != 0)
-        return false;
-    dps_wipe(raw, n);
-    free(raw);
-    return n >= HUBD_DEVICE_KEY_MIN_BYTES && n <= HUBD_DEVICE_KEY_MAX_BYTES;
+    return dps_access_policy_key_valid(b64, HUBD_DEVICE_KEY_MIN_BYTES,
+                                       HUBD_DEVICE_KEY_MAX_BYTES);
 }
 
 static json_t *new_key(void)
 {
-    uint8_t raw[HUBD_DEVICE_KEY_BYTES];
-    if (dps_random_bytes(raw, sizeof raw) != 0)
-        return NULL;
-    char *b64 = dps_b64_encode(raw, sizeof raw);
-    dps_wipe(raw, sizeof raw);
+    char *b64 = dps_access_policy_new_key(HUBD_DEVICE_KEY_BYTES);
     json_t *v = b64 != NULL ? json_string(b64) : NULL;
     dps_free_secret_string(b64);
     return v;
