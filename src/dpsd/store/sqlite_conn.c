@@ -65,6 +65,9 @@ static int prepare_file(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+#define PRAGMA_BUSY_RETRIES 500
+#define PRAGMA_BUSY_SLEEP_MS 10
+
 /* Runs a PRAGMA; when expect is not NULL, its first result must equal it. */
 static int run_pragma(sqlite3 *db, const char *sql, const char *expect, char *err,
                       size_t errlen)
@@ -76,6 +79,16 @@ static int run_pragma(sqlite3 *db, const char *sql, const char *expect, char *er
         return -1;
     }
     rc = sqlite3_step(st);
+    /* Switching a new file to WAL needs an exclusive lock; when several
+     * handles open a fresh file at once, SQLite can answer SQLITE_BUSY here
+     * without calling the busy handler (to avoid a lock-upgrade deadlock).
+     * Waiting a little and trying again is the cure; bounded by
+     * PRAGMA_BUSY_RETRIES x PRAGMA_BUSY_SLEEP_MS. */
+    for (int i = 0; (rc & 0xFF) == SQLITE_BUSY && i < PRAGMA_BUSY_RETRIES; i++) {
+        sqlite3_reset(st);
+        sqlite3_sleep(PRAGMA_BUSY_SLEEP_MS);
+        rc = sqlite3_step(st);
+    }
     int ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
     if (!ok)
         snprintf(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
