@@ -8,6 +8,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
+
+int dps_daemon_conf_init(const dps_conf_table *t, void *obj, size_t size)
+{
+    memset(obj, 0, size);
+    char err[512];
+    if (dps_conf_init(t, obj, err, sizeof err) != 0) {
+        log_error("config: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int dps_daemon_conf_set(const dps_conf_table *t, void *obj, const char *name,
+                        const char *value, bool from_flag, char *err, size_t errlen)
+{
+    return dps_conf_set(t, obj, name, value, from_flag ? DPS_CONF_SRC_FLAG : DPS_CONF_SRC_FILE,
+                        err, errlen);
+}
+
+void dps_daemon_conf_free(const dps_conf_table *t, void *obj, char **config_file)
+{
+    dps_conf_free(t, obj);
+    free(*config_file);
+    *config_file = NULL;
+}
+
 int dps_daemon_conf_load(const dps_conf_table *t, void *obj, int argc, char *const argv[],
                          char **config_file, dps_daemon_finish_fn finish,
                          dps_conf_action *action, char *err, size_t errlen)

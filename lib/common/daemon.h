@@ -1,13 +1,15 @@
 /* What dpsd and hubd do alike around their option tables (conftable.h) and
- * their data directories, needing nothing beyond libc: the command-line
- * load with its --check/--help/--version outcome, the data directory made
- * absolute with the default sqlite store under it, the tls_cert/tls_key
- * pair rule, the store URL with its password masked, and creating the data
+ * their data directories, needing nothing beyond libc (and common/log.h):
+ * setting up, setting and freeing a config through its table, the
+ * command-line load with its --check/--help/--version outcome, the data
+ * directory made absolute with the default sqlite store under it, the
+ * tls_cert/tls_key pair rule, the store URL with its password masked, and creating the data
  * directory. Kept apart from conftable.c, which knows nothing of daemons;
  * the event loop and signals are in net/daemon_loop.h. */
 #ifndef DPS_COMMON_DAEMON_H
 #define DPS_COMMON_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -31,6 +33,18 @@
      "store: sqlite:PATH (default: sqlite:DATA_DIR/" db_file ")"},                             \
     {"log_level", DPS_CONF_LOG_LEVEL, offsetof(type, log_level), "info", 0, 0, NULL, "LEVEL",  \
      NULL, "error, warn, info or debug"}
+
+/* Zeroes obj (size bytes) and gives every option of t its default. A
+ * default the table refuses is logged as "config: REASON" and is -1. */
+int dps_daemon_conf_init(const dps_conf_table *t, void *obj, size_t size);
+
+/* dps_conf_set with the daemon's two sources: a command-line flag
+ * (from_flag) or the config file. 0 or -1 with the reason in err. */
+int dps_daemon_conf_set(const dps_conf_table *t, void *obj, const char *name,
+                        const char *value, bool from_flag, char *err, size_t errlen);
+
+/* Frees what t owns in obj (not NULL), then *config_file, left NULL. */
+void dps_daemon_conf_free(const dps_conf_table *t, void *obj, char **config_file);
 
 /* Resolves the daemon's derived values and cross-checks; 0 or -1 with the
  * reason in err. */

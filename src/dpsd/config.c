@@ -156,28 +156,18 @@ static const dps_conf_table table = {
 int dpsd_config_set(dpsd_config *cfg, const char *name, const char *value, bool from_flag,
                     char *err, size_t errlen)
 {
-    return dps_conf_set(&table, cfg, name, value,
-                        from_flag ? DPS_CONF_SRC_FLAG : DPS_CONF_SRC_FILE, err, errlen);
+    return dps_daemon_conf_set(&table, cfg, name, value, from_flag, err, errlen);
 }
 
 int dpsd_config_init(dpsd_config *cfg)
 {
-    memset(cfg, 0, sizeof *cfg);
-    char err[512];
-    if (dps_conf_init(&table, cfg, err, sizeof err) != 0) {
-        log_error("config: %s", err);
-        return -1;
-    }
-    return 0;
+    return dps_daemon_conf_init(&table, cfg, sizeof *cfg);
 }
 
 void dpsd_config_free(dpsd_config *cfg)
 {
-    if (cfg == NULL)
-        return;
-    dps_conf_free(&table, cfg);
-    free(cfg->config_file);
-    cfg->config_file = NULL;
+    if (cfg != NULL)
+        dps_daemon_conf_free(&table, cfg, &cfg->config_file);
 }
 
 int dpsd_config_load_file(dpsd_config *cfg, const char *path, char *err, size_t errlen)

@@ -18,8 +18,8 @@ import threading
 import time
 import unittest
 
-from dpsd_harness import Dpsd, binary, derive_device_key, random_key, run_dpsctl, unique_id
-from hubd_harness import Hubd
+from dpsd_harness import binary, derive_device_key, random_key, run_dpsctl, unique_id
+from journey_harness import HubsAndDpsd
 from test_device_https import Device, rendezvous_pick
 
 HUB1 = "hub1.opendps.local"  # weight 1, location eu
@@ -124,13 +124,12 @@ class Webhook:
         self.server.server_close()
 
 
-class AllocationTest(unittest.TestCase):
+class AllocationTest(HubsAndDpsd, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="dps-alloc-")
-        cls.hubd = Hubd.start_new(hubs=[HUB1, HUB2, HUB3])
-        cls.addClassCleanup(cls.hubd.cleanup)
+        cls.start_hubd([HUB1, HUB2, HUB3])
         pki = os.path.join(cls.hubd.data_dir, "pki")
         cls.geo_file = os.path.join(cls.tmp, "geo.json")
         with open(cls.geo_file, "w") as f:
@@ -141,29 +140,17 @@ class AllocationTest(unittest.TestCase):
         cls.tls_webhook = Webhook(os.path.join(pki, "server.pem"),
                                   os.path.join(pki, "server.key"))
         cls.addClassCleanup(cls.tls_webhook.close)
-        args = ["--hub-ca-file", cls.hubd.ca_file, "--hub-timeout", "3",
-                "--mqtt-listen", "127.0.0.1:0", "--geo-file", cls.geo_file,
-                "--webhook-timeout", str(WEBHOOK_TIMEOUT), "--webhook-ca-file",
-                cls.hubd.ca_file]
-        cls.dpsd = Dpsd.start_new(extra_args=args)
-        cls.addClassCleanup(cls.dpsd.cleanup)
-        cls.svc = cls.dpsd.client()
+        cls.start_dpsd(hub_timeout=3, mqtt=True,
+                       extra_args=["--geo-file", cls.geo_file,
+                                   "--webhook-timeout", str(WEBHOOK_TIMEOUT),
+                                   "--webhook-ca-file", cls.hubd.ca_file])
         mig = cls.hubd.info["migration connection string"]
         for hub, w in WEIGHTS.items():
-            body = {"connectionString": cls.hubd.hub_connection_string(hub),
-                    "registryUrl": cls.hubd.url, "allocationWeight": w,
-                    "location": LOCATIONS[hub], "migrationConnectionString": mig}
+            extra = {"location": LOCATIONS[hub], "migrationConnectionString": mig}
             if hub == HUB3:
-                body["applyAllocationPolicy"] = False
-            r = cls.svc.put("/admin/linkedHubs/" + hub, body)
-            assert r.status == 200, r
+                extra["applyAllocationPolicy"] = False
+            r = cls.link_hub(hub, w, **extra)
             assert "****" in r.json()["migrationConnectionString"], r.json()
-
-    @classmethod
-    def tearDownClass(cls):
-        for d in (cls.dpsd, cls.hubd):
-            if d is not None and d.proc is not None:
-                d.stop()
 
     # ---- helpers
 

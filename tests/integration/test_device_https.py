@@ -14,14 +14,12 @@ import hashlib
 import math
 import os
 import socket
-import subprocess
 import time
 import unittest
 import urllib.parse
 
-from dpsd_harness import (Dpsd, binary, derive_device_key, random_key, sas_signature,
-                          unique_id)
-from hubd_harness import Hubd
+from dpsd_harness import derive_device_key, random_key, sas_signature, unique_id
+from journey_harness import HubsAndDpsd
 
 HUB1 = "hub1.opendps.local"
 HUB2 = "hub2.opendps.local"
@@ -139,38 +137,21 @@ class Device:
                 raise AssertionError("%s still assigning after %ss" % (self.regid, deadline))
 
 
-class DeviceHttpsTest(unittest.TestCase):
+class DeviceHttpsTest(HubsAndDpsd, unittest.TestCase):
     WEIGHTS = {HUB1: 1, HUB2: 3}
 
     @classmethod
     def setUpClass(cls):
-        cls.hubd = Hubd.start_new(hubs=[HUB1, HUB2])
-        cls.addClassCleanup(cls.hubd.cleanup)
-        args = ["--hub-ca-file", cls.hubd.ca_file, "--hub-timeout", "3"]
+        cls.start_hubd([HUB1, HUB2])
         # dpsd's MQTT listener (when this build has one) must not collide
         # with other daemons on the machine.
-        if "--mqtt-listen" in subprocess.run([binary("dpsd"), "--help"], stdout=subprocess.PIPE,
-                                             text=True, timeout=30).stdout:
-            args += ["--mqtt-listen", "127.0.0.1:0"]
-        cls.dpsd = Dpsd.start_new(extra_args=args)
-        cls.addClassCleanup(cls.dpsd.cleanup)
-        cls.svc = cls.dpsd.client()
-        for hub, w in cls.WEIGHTS.items():
-            cls.link(hub, cls.hubd.hub_connection_string(hub), cls.hubd.url, w)
-
-    @classmethod
-    def tearDownClass(cls):
-        for d in (cls.dpsd, cls.hubd):
-            if d is not None and d.proc is not None:
-                d.stop()
+        cls.start_dpsd(hub_timeout=3, mqtt=None)
+        cls.link_hubs(cls.WEIGHTS)
 
     @classmethod
     def link(cls, hub, cs, url, weight=1, apply=None):
-        body = {"connectionString": cs, "registryUrl": url, "allocationWeight": weight}
-        if apply is not None:
-            body["applyAllocationPolicy"] = apply
-        r = cls.svc.put("/admin/linkedHubs/" + hub, body)
-        assert r.status == 200, r
+        extra = {} if apply is None else {"applyAllocationPolicy": apply}
+        cls.link_hub(hub, weight, connection_string=cs, url=url, **extra)
 
     # ---- helpers
 

@@ -19,8 +19,8 @@ import urllib.parse
 import uuid
 
 import test_device_https as dh
-from dpsd_harness import Dpsd, derive_device_key, random_key, unique_id
-from hubd_harness import Hubd
+from dpsd_harness import derive_device_key, random_key, unique_id
+from journey_harness import HubsAndDpsd
 from mqtt_client import MqttClient, encode_publish
 
 HUB1, HUB2 = dh.HUB1, dh.HUB2
@@ -150,11 +150,10 @@ class MqttDevice:
                 raise AssertionError("%s still assigning after %ss" % (self.regid, deadline))
 
 
-class DeviceMqttTest(unittest.TestCase):
+class DeviceMqttTest(HubsAndDpsd, unittest.TestCase):
     WEIGHTS = dh.DeviceHttpsTest.WEIGHTS
 
     # The HTTPS test's helpers for enrollments, groups and assertions.
-    link = dh.DeviceHttpsTest.__dict__["link"]
     assertStatus = dh.DeviceHttpsTest.assertStatus
     enroll = dh.DeviceHttpsTest.enroll
     group = dh.DeviceHttpsTest.group
@@ -163,27 +162,15 @@ class DeviceMqttTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.hubd = Hubd.start_new(hubs=[HUB1, HUB2])
-        cls.addClassCleanup(cls.hubd.cleanup)
-        cls.dpsd = Dpsd.start_new(extra_args=["--hub-ca-file", cls.hubd.ca_file,
-                                              "--hub-timeout", "3",
-                                              "--mqtt-listen", "127.0.0.1:0"])
-        cls.addClassCleanup(cls.dpsd.cleanup)
+        cls.start_hubd([HUB1, HUB2])
+        cls.start_dpsd(hub_timeout=3, mqtt=True)
         lines = [l for l in cls.dpsd.lines if l.startswith("mqtts: ")]
         assert len(lines) == 1, cls.dpsd.lines
         m = re.match(r"^mqtts: listening on mqtts://([0-9.]+):(\d+) \(device MQTT endpoint\)$",
                      lines[0])
         assert m, lines[0]
         cls.mqtt_ip, cls.mqtt_port = m.group(1), int(m.group(2))
-        cls.svc = cls.dpsd.client()
-        for hub, w in cls.WEIGHTS.items():
-            cls.link(hub, cls.hubd.hub_connection_string(hub), cls.hubd.url, w)
-
-    @classmethod
-    def tearDownClass(cls):
-        for d in (cls.dpsd, cls.hubd):
-            if d is not None and d.proc is not None:
-                d.stop()
+        cls.link_hubs(cls.WEIGHTS)
 
     def tearDown(self):
         self.dpsd.alive_check(self)

@@ -28,8 +28,8 @@ import unittest
 import uuid
 
 import test_device_https as dh
-from dpsd_harness import Dpsd, openssl, cert_facts, unique_id
-from hubd_harness import Hubd
+from dpsd_harness import openssl, cert_facts, unique_id
+from journey_harness import HubsAndDpsd
 from mqtt_client import MqttClient, hub_username
 
 HUB1, HUB2 = dh.HUB1, dh.HUB2
@@ -139,33 +139,20 @@ def q(s):
     return dh.q(s)
 
 
-class DeviceX509Test(unittest.TestCase):
+class DeviceX509Test(HubsAndDpsd, unittest.TestCase):
     WEIGHTS = {HUB1: 1, HUB2: 1}
-    link = dh.DeviceHttpsTest.__dict__["link"]
     assertStatus = dh.DeviceHttpsTest.assertStatus
 
     @classmethod
     def setUpClass(cls):
         cls.pki = Pki()
         cls.addClassCleanup(cls.pki.cleanup)
-        cls.hubd = Hubd.start_new(hubs=[HUB1, HUB2])
-        cls.addClassCleanup(cls.hubd.cleanup)
-        cls.dpsd = Dpsd.start_new(extra_args=["--hub-ca-file", cls.hubd.ca_file,
-                                              "--hub-timeout", "3",
-                                              "--mqtt-listen", "127.0.0.1:0"])
-        cls.addClassCleanup(cls.dpsd.cleanup)
+        cls.start_hubd([HUB1, HUB2])
+        cls.start_dpsd(hub_timeout=3, mqtt=True)
         lines = [l for l in cls.dpsd.lines if l.startswith("mqtts: ")]
         m = re.match(r"^mqtts: listening on mqtts://([0-9.]+):(\d+) ", lines[0])
         cls.mqtt_ip, cls.mqtt_port = m.group(1), int(m.group(2))
-        cls.svc = cls.dpsd.client()
-        for hub, w in cls.WEIGHTS.items():
-            cls.link(hub, cls.hubd.hub_connection_string(hub), cls.hubd.url, w)
-
-    @classmethod
-    def tearDownClass(cls):
-        for d in (cls.dpsd, cls.hubd):
-            if d is not None and d.proc is not None:
-                d.stop()
+        cls.link_hubs(cls.WEIGHTS)
 
     def setUp(self):
         self.contexts = {}

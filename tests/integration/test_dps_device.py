@@ -20,9 +20,8 @@ import time
 import unittest
 import urllib.parse
 
-from dpsd_harness import (Dpsd, binary, derive_device_key, random_key, sanitizer_report,
-                          unique_id)
-from hubd_harness import Hubd
+from dpsd_harness import binary, derive_device_key, random_key, sanitizer_report, unique_id
+from journey_harness import HubsAndDpsd
 
 HUB1, HUB2 = "hub1.opendps.local", "hub2.opendps.local"
 WEIGHTS = {HUB1: 1, HUB2: 1}
@@ -111,36 +110,13 @@ class Background:
         self._drain()
 
 
-class DpsDeviceTest(unittest.TestCase):
+class DpsDeviceTest(HubsAndDpsd, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.hubd = Hubd.start_new(hubs=[HUB1, HUB2])
-        cls.addClassCleanup(cls.hubd.cleanup)
-        args = ["--hub-ca-file", cls.hubd.ca_file, "--hub-timeout", "5"]
-        cls.has_mqtt = "--mqtt-listen" in subprocess.run(
-            [binary("dpsd"), "--help"], stdout=subprocess.PIPE, text=True, timeout=30).stdout
-        if cls.has_mqtt:
-            args += ["--mqtt-listen", "127.0.0.1:0"]
-        cls.dpsd = Dpsd.start_new(extra_args=args)
-        cls.addClassCleanup(cls.dpsd.cleanup)
-        cls.dps_mqtt_port = None
-        for line in cls.dpsd.lines:
-            m = re.match(r"^mqtts: listening on mqtts://127\.0\.0\.1:(\d+) ", line)
-            if m:
-                cls.dps_mqtt_port = int(m.group(1))
-        cls.svc = cls.dpsd.client()
-        for hub, weight in WEIGHTS.items():
-            r = cls.svc.put("/admin/linkedHubs/" + hub,
-                            {"connectionString": cls.hubd.hub_connection_string(hub),
-                             "registryUrl": cls.hubd.url, "allocationWeight": weight})
-            assert r.status == 200, r
-
-    @classmethod
-    def tearDownClass(cls):
-        for d in (cls.dpsd, cls.hubd):
-            if d is not None and d.proc is not None:
-                d.stop()  # exit 0 and no sanitizer report
+        cls.start_hubd([HUB1, HUB2])
+        cls.start_dpsd(hub_timeout=5, mqtt=None)
+        cls.link_hubs(WEIGHTS)
 
     # ---- helpers
 

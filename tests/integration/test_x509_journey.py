@@ -30,8 +30,8 @@ import time
 import unittest
 import urllib.parse
 
-from dpsd_harness import Dpsd, binary, run_dpsctl, sanitizer_report, unique_id
-from hubd_harness import Hubd
+from dpsd_harness import binary, run_dpsctl, sanitizer_report, unique_id
+from journey_harness import HubsAndDpsd
 
 HUB1, HUB2 = "hub1.opendps.local", "hub2.opendps.local"
 WEIGHTS = {HUB1: 1, HUB2: 1}
@@ -158,37 +158,18 @@ class Pki:
         return cert, key
 
 
-class X509JourneyTest(unittest.TestCase):
+class X509JourneyTest(HubsAndDpsd, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="x509-journey-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.pki = Pki(cls.tmp)
-        cls.hubd = Hubd.start_new(hubs=[HUB1, HUB2])
-        cls.addClassCleanup(cls.hubd.cleanup)
-        cls.dpsd = Dpsd.start_new(extra_args=["--hub-ca-file", cls.hubd.ca_file,
-                                              "--hub-timeout", "5"])
-        cls.addClassCleanup(cls.dpsd.cleanup)
-        cls.dps_mqtt_port = None
-        for line in cls.dpsd.lines:
-            m = re.match(r"^mqtts: listening on mqtts://127\.0\.0\.1:(\d+) ", line)
-            if m:
-                cls.dps_mqtt_port = int(m.group(1))
+        cls.start_hubd([HUB1, HUB2])
+        cls.start_dpsd(hub_timeout=5)
         if cls.dps_mqtt_port is None:
             raise AssertionError("dpsd printed no mqtts line: %r" % cls.dpsd.lines)
-        cls.svc = cls.dpsd.client()
-        for hub, weight in WEIGHTS.items():
-            r = cls.svc.put("/admin/linkedHubs/" + hub,
-                            {"connectionString": cls.hubd.hub_connection_string(hub),
-                             "registryUrl": cls.hubd.url, "allocationWeight": weight})
-            assert r.status == 200, r
-
-    @classmethod
-    def tearDownClass(cls):
-        for d in (cls.dpsd, cls.hubd):
-            if d is not None and d.proc is not None:
-                d.stop()  # exit 0 and no sanitizer report
+        cls.link_hubs(WEIGHTS)
 
     # ---- tools
 

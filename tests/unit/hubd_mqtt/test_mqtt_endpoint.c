@@ -34,13 +34,15 @@
 #include "mqtt/endpoint.h"
 #include "mqtt/internal.h"
 
+#define TLS_LOOPBACK_RECV_BUF (HUBD_MQTT_MAX_PACKET + 64)
+#define TLS_LOOPBACK_SEND_BUF (HUBD_MQTT_MAX_PACKET + 64)
+#include "../tls_loopback.h"
+
 #define HUB "hub1.test"
 #define KEY1 "i0zgJJQIisMn48jO9KzXjzmFC/Zmqh1rCMPQc2ibKwY="
 #define KEY2 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 /* ---- the server side, on its own thread ---------------------------------- */
-
-typedef void (*loop_fn)(void *arg);
 
 static struct {
     char dir[64];
@@ -48,75 +50,13 @@ static struct {
     SSL_CTX *tls;
     hubd_mqtt_endpoint *ep;
     uint16_t port;
-    pthread_t thread;
-    int pipe_fd[2];
-    struct event *cmd_ev;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    loop_fn fn;
-    void *arg;
-    bool done;
+    tls_loop loop;
 } S;
-
-static void on_cmd(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    (void)arg;
-    char b;
-    if (read(fd, &b, 1) != 1)
-        return;
-    pthread_mutex_lock(&S.mu);
-    S.fn(S.arg);
-    S.done = true;
-    pthread_cond_signal(&S.cv);
-    pthread_mutex_unlock(&S.mu);
-}
 
 /* Runs fn(arg) on the loop thread and waits for it. */
 static void on_loop(loop_fn fn, void *arg)
 {
-    pthread_mutex_lock(&S.mu);
-    S.fn = fn;
-    S.arg = arg;
-    S.done = false;
-    if (write(S.pipe_fd[1], "x", 1) != 1)
-        fail_msg("pipe write");
-    while (!S.done)
-        pthread_cond_wait(&S.cv, &S.mu);
-    pthread_mutex_unlock(&S.mu);
-}
-
-static void *loop_main(void *arg)
-{
-    (void)arg;
-    event_base_loop(S.ctx.base, EVLOOP_NO_EXIT_ON_EMPTY);
-    return NULL;
-}
-
-static SSL_CTX *self_signed_ctx(void)
-{
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *crt = X509_new();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    assert_non_null(key);
-    assert_non_null(crt);
-    assert_non_null(ctx);
-    ASN1_INTEGER_set(X509_get_serialNumber(crt), 1);
-    X509_gmtime_adj(X509_getm_notBefore(crt), -60);
-    X509_gmtime_adj(X509_getm_notAfter(crt), 3600);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(crt), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(crt, X509_get_subject_name(crt));
-    X509_set_pubkey(crt, key);
-    assert_true(X509_sign(crt, key, EVP_sha256()) > 0);
-    assert_int_equal(SSL_CTX_use_certificate(ctx, crt), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
-    /* No session tickets: the blocking test client never has to read a
-     * post-handshake record while it only waits for MQTT bytes. */
-    SSL_CTX_set_num_tickets(ctx, 0);
-    X509_free(crt);
-    EVP_PKEY_free(key);
-    return ctx;
+    tls_loop_run(&S.loop, fn, arg);
 }
 
 static void put_device(const char *id, const char *status)
@@ -157,7 +97,7 @@ static int setup(void **state)
     put_device("dev2", "enabled");
     put_device("off1", "disabled");
 
-    S.tls = self_signed_ctx();
+    S.tls = tls_server_ctx(NULL);
     dps_listen_addr a = {.host = "127.0.0.1", .port = 0};
     S.ep = hubd_mqtt_start(&S.ctx, S.tls, &a, 1, err, sizeof err);
     if (S.ep == NULL)
@@ -168,12 +108,7 @@ static int setup(void **state)
     snprintf(want, sizeof want, "mqtts://127.0.0.1:%u", (unsigned)S.port);
     assert_string_equal(hubd_mqtt_listener_url(S.ep, 0), want);
 
-    assert_int_equal(pipe(S.pipe_fd), 0);
-    S.cmd_ev = event_new(S.ctx.base, S.pipe_fd[0], EV_READ | EV_PERSIST, on_cmd, NULL);
-    assert_int_equal(event_add(S.cmd_ev, NULL), 0);
-    pthread_mutex_init(&S.mu, NULL);
-    pthread_cond_init(&S.cv, NULL);
-    assert_int_equal(pthread_create(&S.thread, NULL, loop_main, NULL), 0);
+    tls_loop_start(&S.loop, S.ctx.base);
     return 0;
 }
 
@@ -189,10 +124,7 @@ static int teardown(void **state)
 {
     (void)state;
     on_loop(do_shutdown, NULL);
-    pthread_join(S.thread, NULL);
-    event_free(S.cmd_ev);
-    close(S.pipe_fd[0]);
-    close(S.pipe_fd[1]);
+    tls_loop_join(&S.loop);
     hubd_telemetry_free(&S.ctx.telemetry);
     dps_store_close(&S.ctx.store);
     event_base_free(S.ctx.base);
@@ -204,106 +136,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* ---- the device side: a blocking TLS client ------------------------------ */
-
-typedef struct {
-    int fd;
-    SSL_CTX *ctx;
-    SSL *ssl;
-    uint8_t buf[HUBD_MQTT_MAX_PACKET + 64];
-    size_t len;
-    size_t consumed; /* the last packet returned, dropped on the next read */
-    dps_mqtt_sub subs[8];
-} client;
+/* ---- the device side: a blocking TLS client (tls_loopback.h) ------------- */
 
 static client *cl_open(void)
 {
-    client *c = calloc(1, sizeof *c);
-    assert_non_null(c);
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(c->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(S.port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = {10, 0}; /* a backstop: nothing in a test waits longer */
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    c->ctx = SSL_CTX_new(TLS_client_method());
-    c->ssl = SSL_new(c->ctx);
-    SSL_set_fd(c->ssl, c->fd);
-    assert_int_equal(SSL_connect(c->ssl), 1);
-    return c;
-}
-
-static void cl_free(client *c)
-{
-    SSL_free(c->ssl);
-    SSL_CTX_free(c->ctx);
-    close(c->fd);
-    free(c);
-}
-
-static void cl_raw(client *c, const void *p, size_t n)
-{
-    assert_int_equal(SSL_write(c->ssl, p, (int)n), (int)n);
-}
-
-static void cl_send(client *c, const dps_mqtt_packet *p)
-{
-    static uint8_t out[HUBD_MQTT_MAX_PACKET + 64];
-    size_t n = 0;
-    assert_int_equal(dps_mqtt_encode(p, out, sizeof out, &n), DPS_MQTT_OK);
-    cl_raw(c, out, n);
-}
-
-enum { GOT = 0, TIMEOUT = -1, CLOSED = -2 };
-
-/* The next packet within timeout_ms; views stay valid until the next call. */
-static int cl_recv(client *c, dps_mqtt_packet *out, int timeout_ms)
-{
-    memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
-    c->len -= c->consumed;
-    c->consumed = 0;
-    for (;;) {
-        dps_mqtt_frame fr;
-        dps_mqtt_result rc = dps_mqtt_frame_peek(c->buf, c->len, sizeof c->buf, &fr);
-        if (rc == DPS_MQTT_OK) {
-            assert_int_equal(dps_mqtt_decode(c->buf, fr.total_len, c->subs, 8, out),
-                             DPS_MQTT_OK);
-            c->consumed = fr.total_len;
-            return GOT;
-        }
-        assert_int_equal(rc, DPS_MQTT_NEED_MORE);
-        if (SSL_pending(c->ssl) == 0) {
-            struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-            int pr = poll(&pfd, 1, timeout_ms);
-            if (pr == 0)
-                return TIMEOUT;
-        }
-        int n = SSL_read(c->ssl, c->buf + c->len, (int)(sizeof c->buf - c->len));
-        if (n <= 0)
-            return CLOSED;
-        c->len += (size_t)n;
-    }
-}
-
-static void cl_expect(client *c, dps_mqtt_packet *p, dps_mqtt_type type)
-{
-    int rc = cl_recv(c, p, 5000);
-    if (rc != GOT)
-        fail_msg("wanted %s, got %s", dps_mqtt_type_name(type),
-                 rc == TIMEOUT ? "a timeout" : "a closed connection");
-    if (p->type != type)
-        fail_msg("wanted %s, got %s", dps_mqtt_type_name(type), dps_mqtt_type_name(p->type));
-}
-
-static void cl_expect_closed(client *c)
-{
-    dps_mqtt_packet p;
-    int rc;
-    do {
-        rc = cl_recv(c, &p, 5000);
-    } while (rc == GOT);
-    assert_int_equal(rc, CLOSED);
+    return cl_open_port(S.port, NULL);
 }
 
 static char *sas_for(const char *id, const char *key)

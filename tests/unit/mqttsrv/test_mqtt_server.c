@@ -33,6 +33,10 @@
 #define MAX_OUTPUT 8192
 #define MAX_INFLIGHT 3
 
+#define TLS_LOOPBACK_RECV_BUF (MAX_OUTPUT * 2)
+#define TLS_LOOPBACK_SEND_BUF (MAX_PACKET * 2)
+#include "../tls_loopback.h"
+
 /* ---- the test protocol ------------------------------------------------------ */
 
 typedef struct {
@@ -184,56 +188,18 @@ static const dps_mqttsrv_callbacks protocol = {
 
 /* ---- the server, on its own thread ----------------------------------------- */
 
-typedef void (*loop_fn)(void *arg);
-
 static struct {
     struct event_base *base;
     SSL_CTX *tls;
     dps_mqttsrv *srv;
     uint16_t port;
-    pthread_t thread;
-    int pipe_fd[2];
-    struct event *cmd_ev;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    loop_fn fn;
-    void *arg;
-    bool done;
+    tls_loop loop;
 } S;
-
-static void on_cmd(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    (void)arg;
-    char b;
-    if (read(fd, &b, 1) != 1)
-        return;
-    pthread_mutex_lock(&S.mu);
-    S.fn(S.arg);
-    S.done = true;
-    pthread_cond_signal(&S.cv);
-    pthread_mutex_unlock(&S.mu);
-}
 
 /* Runs fn(arg) on the loop thread and waits for it. */
 static void on_loop(loop_fn fn, void *arg)
 {
-    pthread_mutex_lock(&S.mu);
-    S.fn = fn;
-    S.arg = arg;
-    S.done = false;
-    if (write(S.pipe_fd[1], "x", 1) != 1)
-        fail_msg("pipe write");
-    while (!S.done)
-        pthread_cond_wait(&S.cv, &S.mu);
-    pthread_mutex_unlock(&S.mu);
-}
-
-static void *loop_main(void *arg)
-{
-    (void)arg;
-    event_base_loop(S.base, EVLOOP_NO_EXIT_ON_EMPTY);
-    return NULL;
+    tls_loop_run(&S.loop, fn, arg);
 }
 
 static int accept_any(int ok, X509_STORE_CTX *store)
@@ -241,42 +207,6 @@ static int accept_any(int ok, X509_STORE_CTX *store)
     (void)ok;
     (void)store;
     return 1; /* the protocol judges the chain, not OpenSSL */
-}
-
-static void make_cert(const char *cn, EVP_PKEY **key_out, X509 **crt_out)
-{
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *crt = X509_new();
-    assert_non_null(key);
-    assert_non_null(crt);
-    ASN1_INTEGER_set(X509_get_serialNumber(crt), 1);
-    X509_gmtime_adj(X509_getm_notBefore(crt), -60);
-    X509_gmtime_adj(X509_getm_notAfter(crt), 3600);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(crt), "CN", MBSTRING_ASC,
-                               (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(crt, X509_get_subject_name(crt));
-    X509_set_pubkey(crt, key);
-    assert_true(X509_sign(crt, key, EVP_sha256()) > 0);
-    *key_out = key;
-    *crt_out = crt;
-}
-
-static SSL_CTX *server_ctx(void)
-{
-    EVP_PKEY *key;
-    X509 *crt;
-    make_cert("localhost", &key, &crt);
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    assert_non_null(ctx);
-    assert_int_equal(SSL_CTX_use_certificate(ctx, crt), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
-    /* No session tickets: the blocking client never has to read a
-     * post-handshake record while it only waits for MQTT bytes. */
-    SSL_CTX_set_num_tickets(ctx, 0);
-    X509_free(crt);
-    EVP_PKEY_free(key);
-    return ctx;
 }
 
 static dps_mqttsrv_options server_options(const dps_listen_addr *a)
@@ -303,7 +233,7 @@ static int setup(void **state)
     char err[256];
     S.base = event_base_new();
     assert_non_null(S.base);
-    S.tls = server_ctx();
+    S.tls = tls_server_ctx(accept_any);
     dps_listen_addr a = {.host = "127.0.0.1", .port = 0};
     dps_mqttsrv_options o = server_options(&a);
     S.srv = dps_mqttsrv_start(S.base, S.tls, &o, err, sizeof err);
@@ -317,12 +247,7 @@ static int setup(void **state)
     assert_string_equal(dps_mqttsrv_listener_url(S.srv, 0), want);
     assert_null(dps_mqttsrv_listener_url(S.srv, 1));
 
-    assert_int_equal(pipe(S.pipe_fd), 0);
-    S.cmd_ev = event_new(S.base, S.pipe_fd[0], EV_READ | EV_PERSIST, on_cmd, NULL);
-    assert_int_equal(event_add(S.cmd_ev, NULL), 0);
-    pthread_mutex_init(&S.mu, NULL);
-    pthread_cond_init(&S.cv, NULL);
-    assert_int_equal(pthread_create(&S.thread, NULL, loop_main, NULL), 0);
+    tls_loop_start(&S.loop, S.base);
     return 0;
 }
 
@@ -338,10 +263,7 @@ static int teardown(void **state)
 {
     (void)state;
     on_loop(do_shutdown, NULL);
-    pthread_join(S.thread, NULL);
-    event_free(S.cmd_ev);
-    close(S.pipe_fd[0]);
-    close(S.pipe_fd[1]);
+    tls_loop_join(&S.loop);
     event_base_free(S.base);
     SSL_CTX_free(S.tls);
     /* Every accepted connection was closed and freed exactly once. */
@@ -349,118 +271,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* ---- the client: blocking TLS ------------------------------------------------ */
-
-typedef struct {
-    int fd;
-    SSL_CTX *ctx;
-    SSL *ssl;
-    uint8_t buf[MAX_OUTPUT * 2];
-    size_t len;
-    size_t consumed;
-    dps_mqtt_sub subs[8];
-} client;
-
-static client *cl_open_port(uint16_t port, const char *cert_cn)
-{
-    client *c = calloc(1, sizeof *c);
-    assert_non_null(c);
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(c->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = {10, 0};
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    c->ctx = SSL_CTX_new(TLS_client_method());
-    if (cert_cn != NULL) {
-        EVP_PKEY *key;
-        X509 *crt;
-        make_cert(cert_cn, &key, &crt);
-        assert_int_equal(SSL_CTX_use_certificate(c->ctx, crt), 1);
-        assert_int_equal(SSL_CTX_use_PrivateKey(c->ctx, key), 1);
-        X509_free(crt);
-        EVP_PKEY_free(key);
-    }
-    c->ssl = SSL_new(c->ctx);
-    SSL_set_fd(c->ssl, c->fd);
-    assert_int_equal(SSL_connect(c->ssl), 1);
-    return c;
-}
+/* ---- the client: blocking TLS (tls_loopback.h) ------------------------------ */
 
 static client *cl_open(void)
 {
     return cl_open_port(S.port, NULL);
-}
-
-static void cl_free(client *c)
-{
-    SSL_free(c->ssl);
-    SSL_CTX_free(c->ctx);
-    close(c->fd);
-    free(c);
-}
-
-static void cl_raw(client *c, const void *p, size_t n)
-{
-    assert_int_equal(SSL_write(c->ssl, p, (int)n), (int)n);
-}
-
-static void cl_send(client *c, const dps_mqtt_packet *p)
-{
-    uint8_t out[MAX_PACKET * 2];
-    size_t n = 0;
-    assert_int_equal(dps_mqtt_encode(p, out, sizeof out, &n), DPS_MQTT_OK);
-    cl_raw(c, out, n);
-}
-
-enum { GOT = 0, TIMEOUT = -1, CLOSED = -2 };
-
-static int cl_recv(client *c, dps_mqtt_packet *out, int timeout_ms)
-{
-    memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
-    c->len -= c->consumed;
-    c->consumed = 0;
-    for (;;) {
-        dps_mqtt_frame fr;
-        dps_mqtt_result rc = dps_mqtt_frame_peek(c->buf, c->len, sizeof c->buf, &fr);
-        if (rc == DPS_MQTT_OK) {
-            assert_int_equal(dps_mqtt_decode(c->buf, fr.total_len, c->subs, 8, out),
-                             DPS_MQTT_OK);
-            c->consumed = fr.total_len;
-            return GOT;
-        }
-        assert_int_equal(rc, DPS_MQTT_NEED_MORE);
-        if (SSL_pending(c->ssl) == 0) {
-            struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-            if (poll(&pfd, 1, timeout_ms) == 0)
-                return TIMEOUT;
-        }
-        int n = SSL_read(c->ssl, c->buf + c->len, (int)(sizeof c->buf - c->len));
-        if (n <= 0)
-            return CLOSED;
-        c->len += (size_t)n;
-    }
-}
-
-static void cl_expect(client *c, dps_mqtt_packet *p, dps_mqtt_type type)
-{
-    int rc = cl_recv(c, p, 5000);
-    if (rc != GOT)
-        fail_msg("wanted %s, got %s", dps_mqtt_type_name(type),
-                 rc == TIMEOUT ? "a timeout" : "a closed connection");
-    if (p->type != type)
-        fail_msg("wanted %s, got %s", dps_mqtt_type_name(type), dps_mqtt_type_name(p->type));
-}
-
-static void cl_expect_closed(client *c)
-{
-    dps_mqtt_packet p;
-    int rc;
-    do {
-        rc = cl_recv(c, &p, 5000);
-    } while (rc == GOT);
-    assert_int_equal(rc, CLOSED);
 }
 
 /* CONNECT; the CONNACK code, or -1 when the server closed instead. */
