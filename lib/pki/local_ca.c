@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -311,13 +312,17 @@ static int issue_server(const dps_pki_paths *p, X509 *ca, EVP_PKEY *ca_key,
         .san = names,
         .nsan = nnames,
     };
-    /* Never outlive the CA: a client would reject the chain from then on. */
+    /* Never outlive the CA: a client would reject the chain from then on.
+     * The difference is taken from the same `now` as the other dates (not
+     * the clock again), so the end matches the CA's to the second. */
     int days = 0, secs = 0;
-    if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(ca)) == 1) {
+    ASN1_TIME *from = ASN1_TIME_set(NULL, (time_t)now);
+    if (from != NULL && ASN1_TIME_diff(&days, &secs, from, X509_get0_notAfter(ca)) == 1) {
         int64_t ca_end = now + (int64_t)days * DAY_S + secs;
         if (ca_end < spec.not_after_s)
             spec.not_after_s = ca_end;
     }
+    ASN1_TIME_free(from);
     EVP_PKEY *k = dps_pki_generate_p256();
     if (k == NULL) {
         snprintf(err, errlen, "cannot generate server key");
