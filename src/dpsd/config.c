@@ -221,18 +221,8 @@ int dpsd_config_load(dpsd_config *cfg, int argc, char *const argv[], dpsd_action
         dps_set_err(err, errlen, "out of memory");
         return -1;
     }
-    dps_conf_action what;
-    if (dps_daemon_conf_load(&table, cfg, argc, argv, &cfg->config_file, finish, &what, err,
-                             errlen) != 0)
-        return -1;
-    static const dpsd_action actions[] = {
-        [DPS_CONF_ACTION_RUN] = DPSD_ACTION_RUN,
-        [DPS_CONF_ACTION_CHECK] = DPSD_ACTION_CHECK,
-        [DPS_CONF_ACTION_HELP] = DPSD_ACTION_HELP,
-        [DPS_CONF_ACTION_VERSION] = DPSD_ACTION_VERSION,
-    };
-    *action = actions[what];
-    return 0;
+    return dps_daemon_conf_load(&table, cfg, argc, argv, &cfg->config_file, finish, action, err,
+                                errlen);
 }
 
 /* ---- display ------------------------------------------------------------ */

@@ -61,13 +61,13 @@ struct dpsd_config {
     char *config_file;          /* --config FILE, or NULL */
 };
 
-/* What the command line asks for. */
-typedef enum {
-    DPSD_ACTION_RUN,
-    DPSD_ACTION_CHECK,   /* --check: validate and exit */
-    DPSD_ACTION_HELP,    /* --help */
-    DPSD_ACTION_VERSION, /* --version */
-} dpsd_action;
+/* What the command line asks for: the option engine's own answer, under
+ * dpsd's names. */
+typedef dps_conf_action dpsd_action;
+#define DPSD_ACTION_RUN DPS_CONF_ACTION_RUN
+#define DPSD_ACTION_CHECK DPS_CONF_ACTION_CHECK     /* --check: validate and exit */
+#define DPSD_ACTION_HELP DPS_CONF_ACTION_HELP       /* --help */
+#define DPSD_ACTION_VERSION DPS_CONF_ACTION_VERSION /* --version */
 
 /* Sets every option to its default. Returns 0 or -1 (no memory). */
 int dpsd_config_init(dpsd_config *cfg);

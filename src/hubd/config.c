@@ -165,18 +165,8 @@ int hubd_config_load(hubd_config *cfg, int argc, char *const argv[], hubd_action
         dps_set_err(err, errlen, "out of memory");
         return -1;
     }
-    dps_conf_action what;
-    if (dps_daemon_conf_load(&table, cfg, argc, argv, &cfg->config_file, finish, &what, err,
-                             errlen) != 0)
-        return -1;
-    static const hubd_action actions[] = {
-        [DPS_CONF_ACTION_RUN] = HUBD_ACTION_RUN,
-        [DPS_CONF_ACTION_CHECK] = HUBD_ACTION_CHECK,
-        [DPS_CONF_ACTION_HELP] = HUBD_ACTION_HELP,
-        [DPS_CONF_ACTION_VERSION] = HUBD_ACTION_VERSION,
-    };
-    *action = actions[what];
-    return 0;
+    return dps_daemon_conf_load(&table, cfg, argc, argv, &cfg->config_file, finish, action, err,
+                                errlen);
 }
 
 /* ---- display ------------------------------------------------------------ */

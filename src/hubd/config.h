@@ -47,13 +47,13 @@ struct hubd_config {
     char *config_file;   /* --config FILE, or NULL */
 };
 
-/* What the command line asks for. */
-typedef enum {
-    HUBD_ACTION_RUN,
-    HUBD_ACTION_CHECK,   /* --check: validate and exit */
-    HUBD_ACTION_HELP,    /* --help */
-    HUBD_ACTION_VERSION, /* --version */
-} hubd_action;
+/* What the command line asks for: the option engine's own answer, under
+ * hubd's names. */
+typedef dps_conf_action hubd_action;
+#define HUBD_ACTION_RUN DPS_CONF_ACTION_RUN
+#define HUBD_ACTION_CHECK DPS_CONF_ACTION_CHECK     /* --check: validate and exit */
+#define HUBD_ACTION_HELP DPS_CONF_ACTION_HELP       /* --help */
+#define HUBD_ACTION_VERSION DPS_CONF_ACTION_VERSION /* --version */
 
 /* Sets every option to its default. Returns 0 or -1 (no memory). */
 int hubd_config_init(hubd_config *cfg);
